@@ -1,0 +1,14 @@
+//! article-etl: ingest archived Chinese newspaper articles (数字报 text exports) into MongoDB,
+//! deduplicated on the content id.
+//!
+//! The library holds every stage; the binary (`src/main.rs`) only parses flags and maps
+//! results to exit codes.
+//!
+//! - [`transform`]: bytes → [`document::Article`] (decode, normalize, header, body, trailer).
+//! - [`settings`]: the settings file, the environment and the pipeline files.
+//! - [`validate`]: walking files and trees to report on what they would become.
+
+pub mod document;
+pub mod settings;
+pub mod transform;
+pub mod validate;

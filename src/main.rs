@@ -1,0 +1,215 @@
+//! The `article-etl` command: flags → library calls → exit codes (CLI.md). Everything that
+//! does work lives in the library.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use article_etl::settings::{Settings, SettingsError};
+use article_etl::transform::transform_path;
+use article_etl::validate::{validate, Summary};
+
+/// Exit codes of CLI.md.
+mod exit {
+    pub const OK: u8 = 0;
+    pub const FILES_FAILED: u8 = 1;
+    pub const USAGE: u8 = 2;
+}
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "article-etl",
+    version,
+    about = "Ingest archived newspaper articles into MongoDB, deduplicated on the content id"
+)]
+struct Cli {
+    /// Settings file (default: config/default.toml when it exists).
+    #[arg(long, global = true, env = "ARTICLE_ETL_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// MongoDB connection string; overrides the settings (prefer the environment for passwords).
+    #[arg(long, global = true, value_name = "URI", hide_env_values = true)]
+    mongodb_uri: Option<String>,
+    /// Log and summary format.
+    #[arg(long, global = true, value_enum)]
+    log_format: Option<LogFormat>,
+    /// More logging (-v debug, -vv trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Less logging (errors only).
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Print the documents these files become, one JSON per line, without touching any database.
+    Inspect(InspectArgs),
+    /// Parse files or trees, print a summary and every problem; exit 1 when any file failed.
+    Validate(ValidateArgs),
+}
+
+#[derive(Args, Debug)]
+struct InspectArgs {
+    /// The pipeline whose rules apply (may be left out when only one is configured).
+    #[arg(long)]
+    pipeline: Option<String>,
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+struct ValidateArgs {
+    #[arg(long)]
+    pipeline: Option<String>,
+    #[arg(required = true, value_name = "PATH")]
+    paths: Vec<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            let code = if err.downcast_ref::<SettingsError>().is_some() {
+                exit::USAGE
+            } else {
+                exit::FILES_FAILED
+            };
+            eprintln!("article-etl: error: {err:#}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<u8> {
+    let mut settings = Settings::load(cli.config.as_deref())?;
+    if let Some(uri) = &cli.mongodb_uri {
+        settings.mongodb.uri = uri.clone();
+    }
+    let format = cli.log_format.unwrap_or(if settings.log.format == "json" {
+        LogFormat::Json
+    } else {
+        LogFormat::Pretty
+    });
+    init_logging(&settings, format, cli.verbose, cli.quiet);
+    match cli.command {
+        Command::Inspect(args) => inspect(&settings, args),
+        Command::Validate(args) => validate_cmd(&settings, args, format),
+    }
+}
+
+fn init_logging(settings: &Settings, format: LogFormat, verbose: u8, quiet: bool) {
+    let level = match (quiet, verbose) {
+        (true, _) => "error".to_owned(),
+        (false, 0) => settings.log.level.clone(),
+        (false, 1) => "debug".to_owned(),
+        (false, _) => "trace".to_owned(),
+    };
+    let filter = tracing_subscriber::EnvFilter::try_new(&level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Pretty => builder.init(),
+    }
+}
+
+fn inspect(settings: &Settings, args: InspectArgs) -> anyhow::Result<u8> {
+    let names: Vec<String> = args.pipeline.into_iter().collect();
+    let pipeline = settings
+        .select_pipelines(&names, true)?
+        .into_iter()
+        .next()
+        .context("no pipeline selected")?;
+    let opts = pipeline.parse_options("inspect");
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let mut failed = false;
+    for file in &args.files {
+        match transform_path(file, &opts) {
+            Ok(article) => {
+                serde_json::to_writer(&mut out, &article)?;
+                writeln!(out)?;
+            }
+            Err(e) => {
+                failed = true;
+                eprintln!("{e}");
+            }
+        }
+    }
+    Ok(if failed { exit::FILES_FAILED } else { exit::OK })
+}
+
+fn validate_cmd(settings: &Settings, args: ValidateArgs, format: LogFormat) -> anyhow::Result<u8> {
+    let names: Vec<String> = args.pipeline.into_iter().collect();
+    let pipeline = settings
+        .select_pipelines(&names, true)?
+        .into_iter()
+        .next()
+        .context("no pipeline selected")?;
+    let summary = validate(
+        &args.paths,
+        &pipeline.filter,
+        &pipeline.parse_options("validate"),
+    );
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    match format {
+        LogFormat::Json => {
+            serde_json::to_writer(&mut out, &summary)?;
+            writeln!(out)?;
+        }
+        LogFormat::Pretty => print_summary(&mut out, &summary)?,
+    }
+    Ok(if summary.failed > 0 {
+        exit::FILES_FAILED
+    } else {
+        exit::OK
+    })
+}
+
+fn print_summary(out: &mut impl Write, s: &Summary) -> std::io::Result<()> {
+    for p in &s.problems {
+        match p.line {
+            Some(line) => writeln!(
+                out,
+                "{}:{}: {} {}: {}",
+                p.path, line, p.severity, p.code, p.message
+            )?,
+            None => writeln!(out, "{}: {} {}: {}", p.path, p.severity, p.code, p.message)?,
+        }
+    }
+    if !s.problems.is_empty() {
+        writeln!(out)?;
+    }
+    writeln!(
+        out,
+        "{} files: {} ok ({} with warnings), {} failed",
+        s.files, s.ok, s.with_warnings, s.failed
+    )?;
+    for (title, counts) in [
+        ("warnings", &s.warnings_by_code),
+        ("failed", &s.failed_by_code),
+    ] {
+        if !counts.is_empty() {
+            writeln!(out, "{title} by code:")?;
+            for (code, n) in counts {
+                writeln!(out, "  {code:<24} {n}")?;
+            }
+        }
+    }
+    Ok(())
+}

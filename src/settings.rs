@@ -1,0 +1,536 @@
+//! Settings (`config/default.toml` + `ARTICLE_ETL__…` environment variables) and pipeline
+//! files (`pipelines/*.toml`), read with the `config` crate and validated once, here.
+//!
+//! Relative paths in the settings file are relative to the settings file's directory;
+//! relative paths in a pipeline file are relative to the pipeline file's directory, so each
+//! file means the same thing wherever the command is started from.
+
+use std::path::{Path, PathBuf};
+
+use chrono_tz::Tz;
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use serde::Deserialize;
+
+use crate::transform::{EncodingSetting, OnMissingId, ParseOptions, DEFAULT_MAX_FILE_BYTES};
+
+/// The settings file used when `--config` is not given, relative to the working directory.
+pub const DEFAULT_SETTINGS_FILE: &str = "config/default.toml";
+/// Prefix of the environment overrides: `ARTICLE_ETL__MONGODB__URI`.
+pub const ENV_PREFIX: &str = "ARTICLE_ETL";
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("settings file {path}: {source}")]
+    Settings {
+        path: String,
+        source: config::ConfigError,
+    },
+    #[error("pipeline file {path}: {source}")]
+    PipelineFile {
+        path: String,
+        source: config::ConfigError,
+    },
+    #[error("{file}: key `{key}`: {message}")]
+    Invalid {
+        file: String,
+        key: String,
+        message: String,
+    },
+    #[error("cannot read the pipelines directory {path}: {source}")]
+    PipelinesDir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Selection(String),
+}
+
+impl SettingsError {
+    fn invalid(file: &Path, key: &str, message: impl Into<String>) -> Self {
+        SettingsError::Invalid {
+            file: file.display().to_string(),
+            key: key.to_owned(),
+            message: message.into(),
+        }
+    }
+}
+
+/// The settings file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Every `*.toml` in this directory is a pipeline.
+    #[serde(default = "default_pipelines_dir")]
+    pub pipelines_dir: PathBuf,
+    #[serde(default)]
+    pub mongodb: MongoSettings,
+    #[serde(default)]
+    pub load: LoadSettings,
+    #[serde(default)]
+    pub log: LogSettings,
+    #[serde(default)]
+    pub http: HttpSettings,
+    /// The file these settings came from, when one was read.
+    #[serde(skip)]
+    pub file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MongoSettings {
+    /// Credentials belong in the environment (`ARTICLE_ETL__MONGODB__URI`), not in the file.
+    #[serde(default = "default_uri")]
+    pub uri: String,
+    #[serde(default = "default_database")]
+    pub database: String,
+    #[serde(default = "default_collection")]
+    pub collection: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoadSettings {
+    /// Documents per bulk write.
+    #[serde(default = "default_batch_size")]
+    pub batch_size: usize,
+    /// Longest wait to fill a batch before writing what there is.
+    #[serde(default = "default_batch_linger_ms")]
+    pub batch_linger_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    /// `pretty` or `json`.
+    #[serde(default = "default_log_format")]
+    pub format: String,
+    /// A tracing filter: `info`, `debug`, `article_etl=debug,mongodb=warn`.
+    #[serde(default = "default_log_level")]
+    pub level: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSettings {
+    /// Where the daemon serves `/healthz`, `/readyz` and `/metrics`.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+}
+
+fn default_pipelines_dir() -> PathBuf {
+    PathBuf::from("pipelines")
+}
+fn default_uri() -> String {
+    "mongodb://127.0.0.1:27017".into()
+}
+fn default_database() -> String {
+    "article_etl".into()
+}
+fn default_collection() -> String {
+    "articles".into()
+}
+fn default_batch_size() -> usize {
+    500
+}
+fn default_batch_linger_ms() -> u64 {
+    200
+}
+fn default_log_format() -> String {
+    "pretty".into()
+}
+fn default_log_level() -> String {
+    "info".into()
+}
+fn default_listen() -> String {
+    "127.0.0.1:9464".into()
+}
+
+impl Default for MongoSettings {
+    fn default() -> Self {
+        MongoSettings {
+            uri: default_uri(),
+            database: default_database(),
+            collection: default_collection(),
+        }
+    }
+}
+impl Default for LoadSettings {
+    fn default() -> Self {
+        LoadSettings {
+            batch_size: default_batch_size(),
+            batch_linger_ms: default_batch_linger_ms(),
+        }
+    }
+}
+impl Default for LogSettings {
+    fn default() -> Self {
+        LogSettings {
+            format: default_log_format(),
+            level: default_log_level(),
+        }
+    }
+}
+impl Default for HttpSettings {
+    fn default() -> Self {
+        HttpSettings {
+            listen: default_listen(),
+        }
+    }
+}
+
+impl Settings {
+    /// Reads the settings: `file` when given (it must exist), else `config/default.toml` when it
+    /// exists, else built-in defaults; then the `ARTICLE_ETL__…` environment on top.
+    pub fn load(file: Option<&Path>) -> Result<Settings, SettingsError> {
+        let default = Path::new(DEFAULT_SETTINGS_FILE);
+        let chosen = match file {
+            Some(f) => Some(f.to_path_buf()),
+            None if default.is_file() => Some(default.to_path_buf()),
+            None => None,
+        };
+        let mut builder = config::Config::builder();
+        if let Some(f) = &chosen {
+            builder = builder.add_source(
+                config::File::from(f.as_path())
+                    .format(config::FileFormat::Toml)
+                    .required(true),
+            );
+        }
+        builder = builder.add_source(
+            config::Environment::with_prefix(ENV_PREFIX)
+                .separator("__")
+                .try_parsing(true),
+        );
+        let shown = chosen.as_ref().map_or_else(
+            || "(built-in defaults)".to_owned(),
+            |f| f.display().to_string(),
+        );
+        let mut settings: Settings =
+            builder
+                .build()
+                .and_then(|c| c.try_deserialize())
+                .map_err(|source| SettingsError::Settings {
+                    path: shown.clone(),
+                    source,
+                })?;
+        let base = chosen
+            .as_ref()
+            .and_then(|f| f.parent())
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        settings.pipelines_dir = resolve(&base, &settings.pipelines_dir);
+        settings.file = chosen;
+        settings.validate(Path::new(&shown))?;
+        Ok(settings)
+    }
+
+    fn validate(&self, file: &Path) -> Result<(), SettingsError> {
+        if self.load.batch_size == 0 || self.load.batch_size > 100_000 {
+            return Err(SettingsError::invalid(
+                file,
+                "load.batch_size",
+                "must be between 1 and 100000",
+            ));
+        }
+        if !matches!(self.log.format.as_str(), "pretty" | "json") {
+            return Err(SettingsError::invalid(
+                file,
+                "log.format",
+                "must be \"pretty\" or \"json\"",
+            ));
+        }
+        if !self.mongodb.uri.starts_with("mongodb://")
+            && !self.mongodb.uri.starts_with("mongodb+srv://")
+        {
+            return Err(SettingsError::invalid(
+                file,
+                "mongodb.uri",
+                "must start with mongodb:// or mongodb+srv://",
+            ));
+        }
+        if self.mongodb.database.is_empty() || self.mongodb.collection.is_empty() {
+            return Err(SettingsError::invalid(
+                file,
+                "mongodb",
+                "database and collection must not be empty",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Every pipeline in `pipelines_dir`, sorted by name.
+    pub fn pipelines(&self) -> Result<Vec<Pipeline>, SettingsError> {
+        let dir = &self.pipelines_dir;
+        let entries = match std::fs::read_dir(dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(source) => {
+                return Err(SettingsError::PipelinesDir {
+                    path: dir.display().to_string(),
+                    source,
+                })
+            }
+        };
+        let mut files: Vec<PathBuf> = entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "toml") && p.is_file())
+            .collect();
+        files.sort();
+        let mut pipelines = files
+            .iter()
+            .map(|f| Pipeline::load(f))
+            .collect::<Result<Vec<_>, _>>()?;
+        pipelines.sort_by(|a, b| a.name.cmp(&b.name));
+        for pair in pipelines.windows(2) {
+            if pair[0].name == pair[1].name {
+                return Err(SettingsError::invalid(
+                    &pair[1].file,
+                    "name",
+                    format!(
+                        "pipeline {:?} is also defined in {}",
+                        pair[1].name,
+                        pair[0].file.display()
+                    ),
+                ));
+            }
+        }
+        Ok(pipelines)
+    }
+
+    /// The pipelines a command works on: those named, or every one; `exactly_one` for commands
+    /// that take a single pipeline (it may be left out when only one is configured).
+    pub fn select_pipelines(
+        &self,
+        names: &[String],
+        exactly_one: bool,
+    ) -> Result<Vec<Pipeline>, SettingsError> {
+        let all = self.pipelines()?;
+        if all.is_empty() {
+            return Err(SettingsError::Selection(format!(
+                "no pipeline configured: no *.toml in {}",
+                self.pipelines_dir.display()
+            )));
+        }
+        if names.is_empty() {
+            if exactly_one && all.len() > 1 {
+                let known: Vec<&str> = all.iter().map(|p| p.name.as_str()).collect();
+                return Err(SettingsError::Selection(format!(
+                    "several pipelines are configured ({}): choose one with --pipeline",
+                    known.join(", ")
+                )));
+            }
+            return Ok(all);
+        }
+        let mut chosen = Vec::new();
+        for name in names {
+            match all.iter().find(|p| &p.name == name) {
+                Some(p) => chosen.push(p.clone()),
+                None => {
+                    let known: Vec<&str> = all.iter().map(|p| p.name.as_str()).collect();
+                    return Err(SettingsError::Selection(format!(
+                        "no pipeline named {name:?} (configured: {})",
+                        known.join(", ")
+                    )));
+                }
+            }
+        }
+        Ok(chosen)
+    }
+}
+
+/// What happens to a file after its document is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AfterLoad {
+    /// Move to `done/YYYY/MM/DD/`.
+    #[default]
+    Archive,
+    Delete,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PipelineFile {
+    name: String,
+    source: String,
+    paper: Option<String>,
+    inbox: PathBuf,
+    work_dir: PathBuf,
+    #[serde(default = "default_include")]
+    include: Vec<String>,
+    #[serde(default = "default_exclude")]
+    exclude: Vec<String>,
+    #[serde(default = "default_timezone")]
+    timezone: String,
+    #[serde(default)]
+    encoding: EncodingSetting,
+    #[serde(default)]
+    on_missing_id: OnMissingId,
+    #[serde(default)]
+    after_load: AfterLoad,
+    #[serde(default = "default_max_file_bytes")]
+    max_file_bytes: u64,
+}
+
+fn default_include() -> Vec<String> {
+    vec!["*.txt".into()]
+}
+fn default_exclude() -> Vec<String> {
+    vec![".*".into(), "*.tmp".into(), "*.part".into()]
+}
+fn default_timezone() -> String {
+    "Asia/Shanghai".into()
+}
+fn default_max_file_bytes() -> u64 {
+    DEFAULT_MAX_FILE_BYTES
+}
+
+/// One pipeline: a source key, an inbox, and the rules for its files. Validated on load.
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    pub name: String,
+    /// The namespace of the content ids: `_id = "<source>:<content_id>"`.
+    pub source: String,
+    pub paper: Option<String>,
+    pub inbox: PathBuf,
+    /// Holds `processing/`, `done/`, `quarantine/`.
+    pub work_dir: PathBuf,
+    pub include: Vec<String>,
+    pub exclude: Vec<String>,
+    pub timezone: Tz,
+    pub encoding: EncodingSetting,
+    pub on_missing_id: OnMissingId,
+    pub after_load: AfterLoad,
+    pub max_file_bytes: u64,
+    /// Matches file names (not paths) against `include` minus `exclude`.
+    pub filter: FileFilter,
+    /// The pipeline file.
+    pub file: PathBuf,
+}
+
+impl Pipeline {
+    pub fn load(file: &Path) -> Result<Pipeline, SettingsError> {
+        let raw: PipelineFile = config::Config::builder()
+            .add_source(
+                config::File::from(file)
+                    .format(config::FileFormat::Toml)
+                    .required(true),
+            )
+            .build()
+            .and_then(|c| c.try_deserialize())
+            .map_err(|source| SettingsError::PipelineFile {
+                path: file.display().to_string(),
+                source,
+            })?;
+        let base = file.parent().map(Path::to_path_buf).unwrap_or_default();
+        let invalid = |key: &str, msg: String| SettingsError::invalid(file, key, msg);
+        if raw.name.is_empty() || raw.name.contains(['/', '\\']) {
+            return Err(invalid("name", "must be non-empty, without slashes".into()));
+        }
+        if raw.source.is_empty()
+            || !raw
+                .source
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        {
+            return Err(invalid(
+                "source",
+                format!(
+                    "{:?}: use letters, digits, '-', '_' or '.' (it prefixes every _id)",
+                    raw.source
+                ),
+            ));
+        }
+        let timezone: Tz = raw.timezone.parse().map_err(|_| {
+            invalid(
+                "timezone",
+                format!("{:?} is not an IANA time zone", raw.timezone),
+            )
+        })?;
+        if raw.max_file_bytes == 0 {
+            return Err(invalid("max_file_bytes", "must be positive".into()));
+        }
+        let filter =
+            FileFilter::new(&raw.include, &raw.exclude).map_err(|(key, msg)| invalid(key, msg))?;
+        Ok(Pipeline {
+            name: raw.name,
+            source: raw.source,
+            paper: raw.paper.filter(|p| !p.is_empty()),
+            inbox: resolve(&base, &raw.inbox),
+            work_dir: resolve(&base, &raw.work_dir),
+            include: raw.include,
+            exclude: raw.exclude,
+            timezone,
+            encoding: raw.encoding,
+            on_missing_id: raw.on_missing_id,
+            after_load: raw.after_load,
+            max_file_bytes: raw.max_file_bytes,
+            filter,
+            file: file.to_path_buf(),
+        })
+    }
+
+    pub fn parse_options(&self, mode: &str) -> ParseOptions {
+        ParseOptions {
+            source: self.source.clone(),
+            pipeline: self.name.clone(),
+            paper: self.paper.clone(),
+            timezone: self.timezone,
+            encoding: self.encoding,
+            on_missing_id: self.on_missing_id,
+            max_file_bytes: self.max_file_bytes,
+            mode: mode.to_owned(),
+        }
+    }
+}
+
+/// `include` minus `exclude`, matched against file names.
+#[derive(Debug, Clone)]
+pub struct FileFilter {
+    include: GlobSet,
+    exclude: GlobSet,
+}
+
+impl FileFilter {
+    pub fn new(include: &[String], exclude: &[String]) -> Result<Self, (&'static str, String)> {
+        let build = |key: &'static str, patterns: &[String]| {
+            let mut b = GlobSetBuilder::new();
+            for p in patterns {
+                b.add(Glob::new(p).map_err(|e| (key, format!("{p:?}: {e}")))?);
+            }
+            b.build().map_err(|e| (key, e.to_string()))
+        };
+        Ok(FileFilter {
+            include: build("include", include)?,
+            exclude: build("exclude", exclude)?,
+        })
+    }
+
+    pub fn accepts(&self, file_name: &std::ffi::OsStr) -> bool {
+        let name = Path::new(file_name);
+        self.include.is_match(name) && !self.exclude.is_match(name)
+    }
+}
+
+fn resolve(base: &Path, p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.join(p)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filter() {
+        let f = FileFilter::new(&default_include(), &default_exclude()).unwrap();
+        assert!(f.accepts("a.txt".as_ref()));
+        assert!(!f.accepts(".a.txt".as_ref()));
+        assert!(!f.accepts("a.txt.part".as_ref()));
+        assert!(!f.accepts("a.md".as_ref()));
+    }
+}

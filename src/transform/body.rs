@@ -1,0 +1,60 @@
+//! The body: paragraphs and headings in order, artefacts flagged, furniture set aside
+//! (FORMAT.md §2, "Body").
+
+use super::byline;
+use super::furniture::{artefact, is_furniture, split_jump_marker};
+use super::normalize::Line;
+use super::text::{chars_at_most, ends_sentence, HEADING_MAX_CHARS};
+use crate::document::{Author, Block, BlockKind};
+
+#[derive(Debug, Default)]
+pub struct Body {
+    pub blocks: Vec<Block>,
+    /// Authors named by a closing `(张三 李四)` line.
+    pub closing_authors: Vec<Author>,
+}
+
+pub fn parse(lines: &[Line<'_>], furniture: &mut Vec<String>) -> Body {
+    let mut body = Body {
+        blocks: Vec::with_capacity(lines.len()),
+        closing_authors: Vec::new(),
+    };
+    for line in lines {
+        let mut t = line.text;
+        if is_furniture(t) {
+            furniture.push(t.to_owned());
+            continue;
+        }
+        if let Some((text, marker)) = split_jump_marker(t) {
+            furniture.push(marker.to_owned());
+            if text.is_empty() {
+                continue;
+            }
+            t = text;
+        }
+        if t.starts_with('(') {
+            if let Some(authors) = byline::parse_closing(t) {
+                furniture.push(t.to_owned());
+                body.closing_authors.extend(authors);
+                continue;
+            }
+        }
+        let kind = if chars_at_most(t, HEADING_MAX_CHARS) && !ends_sentence(t) {
+            BlockKind::Heading
+        } else {
+            BlockKind::Paragraph
+        };
+        let artefact = artefact(t);
+        body.blocks.push(Block {
+            // An artefact is never a heading, whatever its length.
+            kind: if artefact.is_some() {
+                BlockKind::Paragraph
+            } else {
+                kind
+            },
+            text: t.to_owned(),
+            artefact,
+        });
+    }
+    body
+}

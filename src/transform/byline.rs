@@ -1,0 +1,209 @@
+//! Bylines and the people they name: `□ 韦素莹`, `□ 本报记者 张三 通讯员 李四`,
+//! `■融媒体记者 张三 李四` followed by `通 讯 员 王 五 赵六`, `(张三 李四)` at the end.
+
+use super::text::{chars_at_most, ends_sentence, is_han, is_name_token};
+use crate::document::Author;
+
+/// Characters that open a byline.
+pub const MARKERS: &[char] = &['□', '■', '◎', '●', '○', '◆', '◇', '☆', '★'];
+
+/// Roles, longest first so that a prefix match takes the whole role.
+const ROLES: &[&str] = &[
+    "新华社特约记者",
+    "新华社通讯员",
+    "新华社记者",
+    "本报首席记者",
+    "本报见习记者",
+    "本报特约记者",
+    "本报通讯员",
+    "本报记者",
+    "融媒体记者",
+    "全媒体记者",
+    "特约通讯员",
+    "首席记者",
+    "见习记者",
+    "特约记者",
+    "通讯员",
+    "实习生",
+    "见习生",
+    "记者",
+    "文/图",
+    "图/文",
+    "文/摄",
+    "撰文",
+    "摄影",
+];
+
+/// The longest byline line we accept; longer lines are text.
+const BYLINE_MAX_CHARS: usize = 60;
+
+fn role_prefix(token: &str) -> Option<&'static str> {
+    ROLES.iter().copied().find(|r| token.starts_with(r))
+}
+
+/// Parses `line` as a byline. `None` when it is not one: without a marker, a byline must start
+/// with a role and hold nothing but roles and names.
+pub fn parse(line: &str) -> Option<Vec<Author>> {
+    let (marked, rest) = match line.strip_prefix(MARKERS) {
+        Some(rest) => (true, rest.trim_start()),
+        None => (false, line),
+    };
+    if !chars_at_most(line, BYLINE_MAX_CHARS) || (!marked && ends_sentence(line)) {
+        return None;
+    }
+    let tokens: Vec<&str> = rest.split(' ').filter(|t| !t.is_empty()).collect();
+    if !marked && !starts_with_role(&tokens) {
+        return None;
+    }
+    authors(&tokens, marked)
+}
+
+/// A closing author line, `(张三 李四)` or `(本报记者 张三)`.
+pub fn parse_closing(line: &str) -> Option<Vec<Author>> {
+    let inner = line.strip_prefix('(')?.strip_suffix(')')?.trim();
+    if inner.is_empty() || !chars_at_most(inner, 30) {
+        return None;
+    }
+    let tokens: Vec<&str> = inner.split(' ').collect();
+    authors(&tokens, false).filter(|a| !a.is_empty())
+}
+
+/// Without a marker, the role must stand alone (`本报记者 张三`): a role glued to what follows
+/// (`记者了解到`) is how paragraphs start, not bylines.
+fn starts_with_role(tokens: &[&str]) -> bool {
+    spaced_role(tokens).is_some()
+}
+
+/// A role written with spaces between its characters (`通 讯 员`): how many tokens it takes.
+fn spaced_role(tokens: &[&str]) -> Option<(&'static str, usize)> {
+    let mut joined = String::new();
+    for (k, t) in tokens.iter().take(7).enumerate() {
+        joined.push_str(t);
+        if let Some(role) = ROLES.iter().copied().find(|r| *r == joined) {
+            return Some((role, k + 1));
+        }
+    }
+    None
+}
+
+/// Walks role and name tokens. Runs of one-character tokens are names written with spaces
+/// (`王 五` is 王五). With `lenient`, tokens that are neither are skipped instead of refusing
+/// the line (a marked byline is a byline whatever it holds).
+fn authors(tokens: &[&str], lenient: bool) -> Option<Vec<Author>> {
+    let mut out = Vec::new();
+    let mut role: Option<&str> = None;
+    let mut singles = String::new();
+    let mut i = 0;
+    while i < tokens.len() {
+        let t = tokens[i];
+        if let Some((r, used)) = spaced_role(&tokens[i..]) {
+            flush_singles(&mut singles, role, &mut out);
+            role = Some(r);
+            i += used;
+            continue;
+        }
+        if t == "摄" || t == "摄影" || t == "报道" {
+            i += 1;
+            continue;
+        }
+        if let Some(r) = role_prefix(t) {
+            let name = &t[r.len()..];
+            flush_singles(&mut singles, role, &mut out);
+            role = Some(r);
+            if is_name_token(name) {
+                push(&mut out, name, role);
+            }
+            i += 1;
+            continue;
+        }
+        let name = t.strip_suffix('摄').filter(|n| !n.is_empty()).unwrap_or(t);
+        if is_name_token(name) {
+            if name.chars().count() == 1 {
+                singles.push_str(name);
+            } else {
+                flush_singles(&mut singles, role, &mut out);
+                push(&mut out, name, role);
+            }
+        } else if !lenient {
+            return None;
+        }
+        i += 1;
+    }
+    flush_singles(&mut singles, role, &mut out);
+    Some(out)
+}
+
+fn push(out: &mut Vec<Author>, name: &str, role: Option<&str>) {
+    out.push(Author {
+        name: name.to_owned(),
+        role: role.map(str::to_owned),
+    });
+}
+
+/// One-character tokens joined back into names: up to three make one name, more are split
+/// into names of two (the commonest length).
+fn flush_singles(singles: &mut String, role: Option<&str>, out: &mut Vec<Author>) {
+    let chars: Vec<char> = singles.chars().filter(|&c| is_han(c)).collect();
+    singles.clear();
+    // A single character is never a whole name: `(完)` closes an article, it names nobody.
+    if chars.len() < 2 {
+        return;
+    }
+    let mut rest = &chars[..];
+    while !rest.is_empty() {
+        let take = if rest.len() <= 3 { rest.len() } else { 2 };
+        let name: String = rest[..take].iter().collect();
+        push(out, &name, role);
+        rest = &rest[take..];
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(line: &str) -> Vec<(String, Option<String>)> {
+        parse(line)
+            .unwrap_or_else(|| panic!("not a byline: {line}"))
+            .into_iter()
+            .map(|a| (a.name, a.role))
+            .collect()
+    }
+
+    fn a(name: &str, role: Option<&str>) -> (String, Option<String>) {
+        (name.to_owned(), role.map(str::to_owned))
+    }
+
+    #[test]
+    fn marker_and_roles() {
+        assert_eq!(names("□ 韦素莹"), vec![a("韦素莹", None)]);
+        assert_eq!(
+            names("□ 本报记者 张三 通讯员 李四"),
+            vec![a("张三", Some("本报记者")), a("李四", Some("通讯员"))]
+        );
+        assert_eq!(
+            names("■融媒体记者 张三 李四"),
+            vec![a("张三", Some("融媒体记者")), a("李四", Some("融媒体记者"))]
+        );
+        assert_eq!(
+            names("通 讯 员 王 五 赵六"),
+            vec![a("王五", Some("通讯员")), a("赵六", Some("通讯员"))]
+        );
+        assert_eq!(names("本报记者 李四 摄"), vec![a("李四", Some("本报记者"))]);
+    }
+
+    #[test]
+    fn text_is_not_a_byline() {
+        assert_eq!(parse("记者从市教育局获悉,今年全市新增学位1200个。"), None);
+        assert_eq!(parse("记者了解到"), None);
+        assert_eq!(parse("当好政策“宣传员”"), None);
+    }
+
+    #[test]
+    fn closing_author() {
+        let got = parse_closing("(张三 李四)").unwrap();
+        assert_eq!(got.len(), 2);
+        assert_eq!(parse_closing("(下转A2版)"), None);
+        assert_eq!(parse_closing("(完)"), None);
+    }
+}

@@ -1,0 +1,80 @@
+//! Small predicates on normalized lines, shared by the header, body and trailer parsers.
+
+use std::borrow::Cow;
+
+/// Headings are at most this many characters (FORMAT.md §2, "Body").
+pub const HEADING_MAX_CHARS: usize = 24;
+
+/// A header line (kicker, headline, subtitle) longer than this is a paragraph.
+pub const HEADER_LINE_MAX_CHARS: usize = 64;
+
+/// The line without spaces: how lines from the header and the trailer are compared, since the
+/// CMS and the page lay out spaces differently.
+pub fn compact(s: &str) -> Cow<'_, str> {
+    if s.contains(' ') {
+        Cow::Owned(s.chars().filter(|&c| c != ' ').collect())
+    } else {
+        Cow::Borrowed(s)
+    }
+}
+
+pub fn is_integer(token: &str) -> bool {
+    !token.is_empty() && token.len() <= 18 && token.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Character count, stopping early once past `limit` (lines can be long; most checks only need
+/// to know whether a line is short).
+pub fn chars_at_most(s: &str, limit: usize) -> bool {
+    // Every char is at least one byte, and at most four.
+    if s.len() <= limit {
+        return true;
+    }
+    if s.len() > limit * 4 {
+        return false;
+    }
+    s.chars().nth(limit).is_none()
+}
+
+/// Does the line end in sentence punctuation, possibly followed by closing quotes or brackets?
+/// (`。 ! ? ; : …` after NFKC, where `…` became `...`.)
+pub fn ends_sentence(s: &str) -> bool {
+    let trimmed = s.trim_end_matches([
+        '”', '’', '"', '\'', ')', ']', '}', '」', '』', '》', '】', '〉',
+    ]);
+    trimmed.ends_with(['。', '!', '?', ';', ':', '.', '…'])
+}
+
+/// A CJK ideograph (the basic block and extension A), or the middle dot used in transliterated names.
+pub fn is_han(c: char) -> bool {
+    matches!(c, '\u{4E00}'..='\u{9FFF}' | '\u{3400}'..='\u{4DBF}')
+}
+
+/// A token that can be (part of) a personal name: Han characters, possibly with a middle dot.
+pub fn is_name_token(t: &str) -> bool {
+    let n = t.chars().count();
+    (1..=10).contains(&n)
+        && t.chars().all(|c| is_han(c) || c == '·' || c == '•')
+        && t.chars().next().is_some_and(is_han)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sentence_ends() {
+        assert!(ends_sentence("……“方向正”。"));
+        assert!(ends_sentence("兴宾区:"));
+        assert!(ends_sentence("真的吗?”"));
+        assert!(ends_sentence("等等......"));
+        assert!(!ends_sentence("当好政策“宣传员”"));
+        assert!(!ends_sentence("一线解题“暖民心”"));
+    }
+
+    #[test]
+    fn short_lines() {
+        assert!(chars_at_most("当好政策“宣传员”", 24));
+        assert!(!chars_at_most(&"字".repeat(25), 24));
+        assert!(chars_at_most(&"字".repeat(24), 24));
+    }
+}

@@ -1,0 +1,135 @@
+//! `validate`: parse files and trees without touching any database, and report what would
+//! become of each: ok, ok with warnings (by code), or failed (by code), with every problem.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use rayon::iter::{ParallelBridge, ParallelIterator};
+use serde::Serialize;
+
+use crate::settings::FileFilter;
+use crate::transform::{transform_path, ParseOptions};
+
+/// One problem found in one file.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Problem {
+    pub path: String,
+    /// `error` (the file would be quarantined) or `warning`.
+    pub severity: &'static str,
+    pub code: String,
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct Summary {
+    pub files: u64,
+    pub ok: u64,
+    pub with_warnings: u64,
+    pub failed: u64,
+    pub warnings_by_code: BTreeMap<String, u64>,
+    pub failed_by_code: BTreeMap<String, u64>,
+    /// Sorted by path.
+    pub problems: Vec<Problem>,
+}
+
+impl Summary {
+    fn merge(mut self, other: Summary) -> Summary {
+        self.files += other.files;
+        self.ok += other.ok;
+        self.with_warnings += other.with_warnings;
+        self.failed += other.failed;
+        for (k, v) in other.warnings_by_code {
+            *self.warnings_by_code.entry(k).or_default() += v;
+        }
+        for (k, v) in other.failed_by_code {
+            *self.failed_by_code.entry(k).or_default() += v;
+        }
+        self.problems.extend(other.problems);
+        self
+    }
+
+    fn add_failure(&mut self, problem: Problem) {
+        self.files += 1;
+        self.failed += 1;
+        *self.failed_by_code.entry(problem.code.clone()).or_default() += 1;
+        self.problems.push(problem);
+    }
+}
+
+/// The files under `paths`: a file named on the command line is always taken; files found in
+/// directories are taken when `filter` accepts their name. Symlinks are not followed.
+pub fn walk<'a>(
+    paths: &'a [PathBuf],
+    filter: &'a FileFilter,
+) -> impl Iterator<Item = Result<PathBuf, Problem>> + Send + 'a {
+    paths.iter().flat_map(move |root| {
+        walkdir::WalkDir::new(root)
+            .follow_links(false)
+            .sort_by_file_name()
+            .into_iter()
+            .filter_map(move |entry| match entry {
+                Ok(e) if e.depth() == 0 && !e.file_type().is_dir() => Some(Ok(e.into_path())),
+                Ok(e) if e.file_type().is_file() && filter.accepts(e.file_name()) => {
+                    Some(Ok(e.into_path()))
+                }
+                Ok(_) => None,
+                Err(err) => {
+                    let path = err.path().unwrap_or(root.as_path()).display().to_string();
+                    Some(Err(Problem {
+                        path,
+                        severity: "error",
+                        code: "io".into(),
+                        line: None,
+                        message: err.to_string(),
+                    }))
+                }
+            })
+    })
+}
+
+/// Parses every file under `paths` in parallel and sums up.
+pub fn validate(paths: &[PathBuf], filter: &FileFilter, opts: &ParseOptions) -> Summary {
+    let mut summary = walk(paths, filter)
+        .par_bridge()
+        .map(|item| {
+            let mut s = Summary::default();
+            match item {
+                Ok(path) => check_file(&path, opts, &mut s),
+                Err(problem) => s.add_failure(problem),
+            }
+            s
+        })
+        .reduce(Summary::default, Summary::merge);
+    summary.problems.sort();
+    summary
+}
+
+fn check_file(path: &Path, opts: &ParseOptions, s: &mut Summary) {
+    match transform_path(path, opts) {
+        Ok(article) => {
+            s.files += 1;
+            s.ok += 1;
+            if !article.warnings.is_empty() {
+                s.with_warnings += 1;
+            }
+            for w in article.warnings {
+                *s.warnings_by_code.entry(w.code.clone()).or_default() += 1;
+                s.problems.push(Problem {
+                    path: path.display().to_string(),
+                    severity: "warning",
+                    code: w.code,
+                    line: None,
+                    message: w.detail,
+                });
+            }
+        }
+        Err(e) => s.add_failure(Problem {
+            path: path.display().to_string(),
+            severity: "error",
+            code: e.code().to_owned(),
+            line: e.line,
+            message: e.kind.to_string(),
+        }),
+    }
+}
