@@ -7,8 +7,16 @@
 //! - [`transform`]: bytes → [`document::Article`] (decode, normalize, header, body, trailer).
 //! - [`settings`]: the settings file, the environment and the pipeline files.
 //! - [`validate`]: walking files and trees to report on what they would become.
+//! - [`extract`]: the inbox claim protocol.
+//! - [`load`]: the MongoDB sink: indexes, batched conditional upserts, revisions, retries.
+//! - [`pipeline`]: the stages wired by bounded channels, run records.
+//! - [`redact`]: keeping the password out of everything printed or stored.
 
 pub mod document;
+pub mod extract;
+pub mod load;
+pub mod pipeline;
+pub mod redact;
 pub mod settings;
 pub mod transform;
 pub mod validate;

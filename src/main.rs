@@ -12,12 +12,27 @@ use article_etl::settings::{Settings, SettingsError};
 use article_etl::transform::transform_path;
 use article_etl::validate::{validate, Summary};
 
+mod commands;
+
 /// Exit codes of CLI.md.
 mod exit {
     pub const OK: u8 = 0;
     pub const FILES_FAILED: u8 = 1;
     pub const USAGE: u8 = 2;
+    pub const CANNOT_START: u8 = 3;
 }
+
+/// An error that ends the command with a given exit code.
+#[derive(Debug)]
+struct Exit(u8, String);
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.1)
+    }
+}
+
+impl std::error::Error for Exit {}
 
 #[derive(Parser, Debug)]
 #[command(
@@ -57,6 +72,12 @@ enum Command {
     Inspect(InspectArgs),
     /// Parse files or trees, print a summary and every problem; exit 1 when any file failed.
     Validate(ValidateArgs),
+    /// Process the inboxes: with --once, drain what is there now and exit (cron, timers).
+    Run(commands::RunArgs),
+    /// Recent ingest runs and collection counts from MongoDB.
+    Status(commands::StatusArgs),
+    /// Print one stored article (by `_id`, e.g. laibin-daily:156059) as JSON.
+    Show(commands::ShowArgs),
 }
 
 #[derive(Args, Debug)]
@@ -81,22 +102,27 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
-            let code = if err.downcast_ref::<SettingsError>().is_some() {
+            let code = if let Some(Exit(code, _)) = err.downcast_ref::<Exit>() {
+                *code
+            } else if err.downcast_ref::<SettingsError>().is_some() {
                 exit::USAGE
             } else {
                 exit::FILES_FAILED
             };
-            eprintln!("article-etl: error: {err:#}");
+            let message = article_etl::redact::redact_text(&format!("{err:#}"));
+            eprintln!("article-etl: error: {message}");
             ExitCode::from(code)
         }
     }
 }
 
 fn run(cli: Cli) -> anyhow::Result<u8> {
+    article_etl::redact::install_panic_hook();
     let mut settings = Settings::load(cli.config.as_deref())?;
     if let Some(uri) = &cli.mongodb_uri {
         settings.mongodb.uri = uri.clone();
     }
+    article_etl::redact::register_uri(&settings.mongodb.uri);
     let format = cli.log_format.unwrap_or(if settings.log.format == "json" {
         LogFormat::Json
     } else {
@@ -106,6 +132,9 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Inspect(args) => inspect(&settings, args),
         Command::Validate(args) => validate_cmd(&settings, args, format),
+        Command::Run(args) => commands::run(&settings, args, format == LogFormat::Json),
+        Command::Status(args) => commands::status(&settings, args, format == LogFormat::Json),
+        Command::Show(args) => commands::show(&settings, args),
     }
 }
 

@@ -11,6 +11,7 @@ use chrono_tz::Tz;
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use serde::Deserialize;
 
+use crate::load::WriteApi;
 use crate::transform::{EncodingSetting, OnMissingId, ParseOptions, DEFAULT_MAX_FILE_BYTES};
 
 /// The settings file used when `--config` is not given, relative to the working directory.
@@ -75,7 +76,7 @@ pub struct Settings {
     pub file: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MongoSettings {
     /// Credentials belong in the environment (`ARTICLE_ETL__MONGODB__URI`), not in the file.
@@ -85,6 +86,24 @@ pub struct MongoSettings {
     pub database: String,
     #[serde(default = "default_collection")]
     pub collection: String,
+    /// How long to wait for a usable server before an operation fails (and, at startup, before
+    /// giving up with exit code 3). A `serverSelectionTimeoutMS` in the URI wins.
+    #[serde(default = "default_server_selection_timeout_ms")]
+    pub server_selection_timeout_ms: u64,
+}
+
+impl std::fmt::Debug for MongoSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MongoSettings")
+            .field("uri", &crate::redact::redact_uri(&self.uri))
+            .field("database", &self.database)
+            .field("collection", &self.collection)
+            .field(
+                "server_selection_timeout_ms",
+                &self.server_selection_timeout_ms,
+            )
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -96,6 +115,22 @@ pub struct LoadSettings {
     /// Longest wait to fill a batch before writing what there is.
     #[serde(default = "default_batch_linger_ms")]
     pub batch_linger_ms: u64,
+    /// Batches written at the same time.
+    #[serde(default = "default_writers")]
+    pub writers: usize,
+    /// `run --once`: how long to keep retrying a failing batch before giving up (exit 1, the
+    /// unfinished files back in the inbox). 0 gives up at the first transient error.
+    #[serde(default = "default_retry_budget_ms")]
+    pub retry_budget_ms: u64,
+    /// `auto` (by the server's version), `bulk-write` (MongoDB 8.0+) or `legacy` (6.0/7.0).
+    #[serde(default)]
+    pub write_api: WriteApi,
+}
+
+impl LoadSettings {
+    pub fn retry_budget(&self) -> Option<std::time::Duration> {
+        Some(std::time::Duration::from_millis(self.retry_budget_ms))
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -135,6 +170,15 @@ fn default_batch_size() -> usize {
 fn default_batch_linger_ms() -> u64 {
     200
 }
+fn default_server_selection_timeout_ms() -> u64 {
+    10_000
+}
+fn default_writers() -> usize {
+    2
+}
+fn default_retry_budget_ms() -> u64 {
+    60_000
+}
 fn default_log_format() -> String {
     "pretty".into()
 }
@@ -151,6 +195,7 @@ impl Default for MongoSettings {
             uri: default_uri(),
             database: default_database(),
             collection: default_collection(),
+            server_selection_timeout_ms: default_server_selection_timeout_ms(),
         }
     }
 }
@@ -159,6 +204,9 @@ impl Default for LoadSettings {
         LoadSettings {
             batch_size: default_batch_size(),
             batch_linger_ms: default_batch_linger_ms(),
+            writers: default_writers(),
+            retry_budget_ms: default_retry_budget_ms(),
+            write_api: WriteApi::default(),
         }
     }
 }
@@ -246,6 +294,13 @@ impl Settings {
                 file,
                 "mongodb.uri",
                 "must start with mongodb:// or mongodb+srv://",
+            ));
+        }
+        if self.load.writers == 0 || self.load.writers > 64 {
+            return Err(SettingsError::invalid(
+                file,
+                "load.writers",
+                "must be between 1 and 64",
             ));
         }
         if self.mongodb.database.is_empty() || self.mongodb.collection.is_empty() {

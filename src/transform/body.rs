@@ -5,7 +5,7 @@ use super::byline;
 use super::furniture::{artefact, is_furniture, split_jump_marker};
 use super::normalize::Line;
 use super::text::{chars_at_most, ends_sentence, HEADING_MAX_CHARS};
-use crate::document::{Author, Block, BlockKind};
+use crate::document::{Artefact, Author, Block, BlockKind};
 
 #[derive(Debug, Default)]
 pub struct Body {
@@ -21,7 +21,9 @@ pub fn parse(lines: &[Line<'_>], furniture: &mut Vec<String>) -> Body {
     };
     for line in lines {
         let mut t = line.text;
-        if is_furniture(t) {
+        // Why the exception: `本文字数:137` is also a counter (furniture), but in the body it is
+        // an artefact of the article's page, kept as a flagged block (FORMAT.md §2, "Body").
+        if is_furniture(t) && artefact(t) != Some(Artefact::WordCount) {
             furniture.push(t.to_owned());
             continue;
         }

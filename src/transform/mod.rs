@@ -474,13 +474,16 @@ fn locate_trailer(
     }
     let Some(last) = found else { return Ok(None) };
     let text = lines[last].text;
-    let starts_with_date = text
+    // Why a date and not just a digit: with an empty slot the second line of a two-line
+    // trailer starts with the site and node ids (`1 1 某报 content_…`).
+    let first_token = text
         .strip_prefix("-->")
         .unwrap_or(text)
         .trim_start()
-        .as_bytes()
-        .first()
-        .is_some_and(u8::is_ascii_digit);
+        .split(' ')
+        .next()
+        .unwrap_or("");
+    let starts_with_date = trailer::is_trailer_date_line(first_token);
     if !starts_with_date && last > 0 && trailer::is_trailer_date_line(lines[last - 1].text) {
         return Ok(Some(TrailerLocation {
             first: last - 1,

@@ -1,0 +1,264 @@
+//! The database commands of the binary: `run`, `status`, `show`. Thin: settings in, library
+//! calls, a summary and an exit code out.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use bson::{doc, Bson, Document};
+use clap::Args;
+use futures::TryStreamExt;
+
+use article_etl::extract::Inbox;
+use article_etl::load::Loader;
+use article_etl::pipeline::{new_run_id, Run, RunReport, RunStats, RunStatus, Stop};
+use article_etl::redact::redact_text;
+use article_etl::settings::Settings;
+
+use crate::{exit, Exit};
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Pipelines to process (default: every configured pipeline).
+    #[arg(long)]
+    pipeline: Vec<String>,
+    /// Drain what the inboxes hold now, then exit.
+    #[arg(long)]
+    once: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct StatusArgs {
+    /// How many recent runs to list.
+    #[arg(long, default_value_t = 10)]
+    runs: i64,
+}
+
+#[derive(Args, Debug)]
+pub struct ShowArgs {
+    /// The article's `_id`: `<source>:<content_id>`.
+    id: String,
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+/// Connects, or ends the command with exit code 3.
+async fn connect(settings: &Settings) -> anyhow::Result<Loader> {
+    let m = &settings.mongodb;
+    Loader::connect(
+        &m.uri,
+        &m.database,
+        &m.collection,
+        settings.load.write_api,
+        Duration::from_millis(m.server_selection_timeout_ms),
+    )
+    .await
+    .map_err(|e| {
+        Exit(
+            exit::CANNOT_START,
+            format!(
+                "cannot reach MongoDB at {}: {}",
+                article_etl::redact::redact_uri(&m.uri),
+                redact_text(&e.to_string())
+            ),
+        )
+        .into()
+    })
+}
+
+pub fn run(settings: &Settings, args: RunArgs, json: bool) -> anyhow::Result<u8> {
+    if !args.once {
+        return Err(Exit(
+            exit::USAGE,
+            "watch mode is not available yet: use `run --once` (from cron or a systemd timer)"
+                .into(),
+        )
+        .into());
+    }
+    let pipelines = settings.select_pipelines(&args.pipeline, false)?;
+    let inboxes = pipelines
+        .iter()
+        .enumerate()
+        .map(|(i, p)| Inbox::open(i, p).map(Arc::new))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| Exit(exit::CANNOT_START, e.to_string()))?;
+    let rt = runtime()?;
+    rt.block_on(async {
+        let loader = connect(settings).await?;
+        loader
+            .ensure_indexes()
+            .await
+            .map_err(|e| Exit(exit::CANNOT_START, format!("cannot create the indexes: {e}")))?;
+        tracing::info!(api = ?loader.api(), pipelines = ?pipelines.iter().map(|p| &p.name).collect::<Vec<_>>(), "connected");
+        let shutdown = Arc::new(Stop::default());
+        spawn_signal_handler(shutdown.clone());
+        let run = Run {
+            loader,
+            pipelines,
+            inboxes,
+            load: settings.load.clone(),
+            run_id: new_run_id(),
+            mode: "run".into(),
+            stats: Arc::new(RunStats::default()),
+            shutdown,
+        };
+        let report = run.once().await;
+        print_report(&report, json)?;
+        Ok(match report.status {
+            RunStatus::Ok | RunStatus::Interrupted => exit::OK,
+            RunStatus::Incomplete | RunStatus::Running => exit::FILES_FAILED,
+        })
+    })
+}
+
+/// First SIGINT/SIGTERM: stop intake and finish what is in flight. Second: exit at once,
+/// leaving claimed files in `processing/` for the next start.
+fn spawn_signal_handler(shutdown: Arc<Stop>) {
+    tokio::spawn(async move {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                    return;
+                }
+            };
+        for n in 0.. {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            if n == 0 {
+                tracing::warn!(
+                    "signal received: finishing the batches in flight (again to exit at once)"
+                );
+                shutdown.trigger();
+            } else {
+                tracing::error!("second signal: exiting now; claimed files stay in processing/ for the next start");
+                std::process::exit(130);
+            }
+        }
+    });
+}
+
+fn print_report(r: &RunReport, json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string(r)?);
+        return Ok(());
+    }
+    let took = r
+        .ended_at
+        .map(|e| (e - r.started_at).num_milliseconds() as f64 / 1000.0)
+        .unwrap_or(0.0);
+    let c = &r.counts;
+    println!(
+        "run {} ({} --once; pipelines: {}): {:?} in {took:.2} s",
+        r.run_id,
+        r.mode,
+        r.pipelines.join(", "),
+        r.status
+    );
+    for (label, n) in [
+        ("seen", c.seen),
+        ("inserted", c.inserted),
+        ("updated", c.updated),
+        ("unchanged", c.unchanged),
+        ("quarantined", c.quarantined),
+        ("failed", c.failed),
+        ("retries", c.retries),
+    ] {
+        println!("  {label:<12} {n:>8}");
+    }
+    if let Some(e) = &r.error {
+        println!("  error: {e}");
+    }
+    Ok(())
+}
+
+pub fn status(settings: &Settings, args: StatusArgs, json: bool) -> anyhow::Result<u8> {
+    runtime()?.block_on(async {
+        let loader = connect(settings).await?;
+        let articles = loader.articles().estimated_document_count().await?;
+        let revisions = loader
+            .database()
+            .collection::<Document>(article_etl::load::REVISIONS)
+            .estimated_document_count()
+            .await?;
+        let runs: Vec<Document> = loader
+            .runs()
+            .find(doc! {})
+            .sort(doc! { "started_at": -1 })
+            .limit(args.runs)
+            .await?
+            .try_collect()
+            .await?;
+        if json {
+            let value = serde_json::json!({
+                "articles": articles,
+                "article_revisions": revisions,
+                "runs": runs.into_iter().map(|d| plain_json(Bson::Document(d))).collect::<Vec<_>>(),
+            });
+            println!("{value}");
+            return Ok(exit::OK);
+        }
+        println!("articles: {articles}   article_revisions: {revisions}");
+        println!("recent runs:");
+        for r in runs {
+            let counts = r.get_document("counts").cloned().unwrap_or_default();
+            let n = |k: &str| counts.get_i64(k).unwrap_or(0);
+            println!(
+                "  {:<28} {:<8} {:<11} seen {:>6}  ins {:>6}  upd {:>5}  same {:>6}  quar {:>5}  fail {:>5}",
+                r.get_str("_id").unwrap_or("?"),
+                r.get_str("mode").unwrap_or("?"),
+                r.get_str("status").unwrap_or("?"),
+                n("seen"),
+                n("inserted"),
+                n("updated"),
+                n("unchanged"),
+                n("quarantined"),
+                n("failed"),
+            );
+        }
+        Ok(exit::OK)
+    })
+}
+
+pub fn show(settings: &Settings, args: ShowArgs) -> anyhow::Result<u8> {
+    runtime()?.block_on(async {
+        let loader = connect(settings).await?;
+        match loader.articles().find_one(doc! { "_id": &args.id }).await? {
+            Some(d) => {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&plain_json(Bson::Document(d)))?
+                );
+                Ok(exit::OK)
+            }
+            None => {
+                eprintln!("article-etl: no article with _id {:?}", args.id);
+                Ok(exit::FILES_FAILED)
+            }
+        }
+    })
+}
+
+/// BSON → JSON for people: dates as RFC 3339 strings, numbers as numbers.
+fn plain_json(value: Bson) -> serde_json::Value {
+    match value {
+        Bson::DateTime(d) => {
+            serde_json::Value::String(d.try_to_rfc3339_string().unwrap_or_else(|_| d.to_string()))
+        }
+        Bson::Document(d) => {
+            serde_json::Value::Object(d.into_iter().map(|(k, v)| (k, plain_json(v))).collect())
+        }
+        Bson::Array(a) => serde_json::Value::Array(a.into_iter().map(plain_json).collect()),
+        Bson::Int32(n) => n.into(),
+        Bson::Int64(n) => n.into(),
+        other => other.into_relaxed_extjson(),
+    }
+}

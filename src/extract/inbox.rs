@@ -1,0 +1,405 @@
+//! The inbox protocol (FORMAT.md §6).
+//!
+//! ```text
+//! inbox/NAME ──rename──▶ work_dir/processing/<owner>__NAME ──after the write──▶ done/YYYY/MM/DD/NAME
+//!                                       │                                     (or deleted)
+//!                                       └──cannot be parsed──▶ quarantine/NAME + NAME.error.json
+//! ```
+//! A claim is one `rename(2)` into `processing/` under a name that carries the claiming
+//! process's owner id, so it is atomic, two processes can never both claim a file, and a claim
+//! never overwrites another. Each process holds an exclusive lock on
+//! `work_dir/.owners/<owner>.lock` while it runs; a claim whose owner's lock can be taken
+//! belongs to a process that died, and is taken over at the next start.
+//!
+//! Files leave `processing/` by "link, then unlink": a link never replaces an existing name,
+//! so nothing in `done/`, `quarantine/` or the inbox is ever overwritten, and a crash between
+//! the two steps is recognised later (same inode) and finished without a duplicate.
+
+use std::ffi::{OsStr, OsString};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::settings::{AfterLoad, FileFilter, Pipeline};
+
+const OWNER_ID_LEN: usize = 16;
+const OWNER_SEP: &[u8] = b"__";
+
+/// This process's identity in `processing/`, and the lock that proves it is alive.
+#[derive(Debug)]
+pub struct Owner {
+    pub id: String,
+    /// Held (flock, exclusive) for the life of the process: the kernel drops it when the
+    /// process dies, however it dies.
+    _lock: File,
+    lock_path: PathBuf,
+}
+
+impl Owner {
+    fn acquire(owners_dir: &Path) -> io::Result<Owner> {
+        fs::create_dir_all(owners_dir)?;
+        loop {
+            let id = format!("{:016x}", fastrand::u64(..));
+            let lock_path = owners_dir.join(format!("{id}.lock"));
+            let file = match OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&lock_path)
+            {
+                Ok(f) => f,
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(e),
+            };
+            file.try_lock().map_err(|e| {
+                io::Error::other(format!("cannot lock {}: {e}", lock_path.display()))
+            })?;
+            writeln!(&file, "pid {}", std::process::id())?;
+            return Ok(Owner {
+                id,
+                _lock: file,
+                lock_path,
+            });
+        }
+    }
+}
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        // A clean exit removes its lock file; a crash leaves it, unlocked, for the next start.
+        let _ = fs::remove_file(&self.lock_path);
+    }
+}
+
+/// A file this process has claimed: it sits in `processing/` until it is done, quarantined or
+/// released.
+#[derive(Debug, Clone)]
+pub struct Claim {
+    /// Index of the pipeline in the run's list.
+    pub pipeline: usize,
+    /// The file's own name, as it was in the inbox.
+    pub name: OsString,
+    /// Where it is now.
+    pub path: PathBuf,
+}
+
+impl Claim {
+    pub fn display_name(&self) -> String {
+        self.name.to_string_lossy().into_owned()
+    }
+}
+
+/// Why a file was quarantined: written beside it as `<name>.error.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct QuarantineReport {
+    pub file: String,
+    pub code: String,
+    pub message: String,
+    pub line: Option<usize>,
+    pub pipeline: String,
+    pub run_id: String,
+    pub time: DateTime<Utc>,
+}
+
+/// One pipeline's inbox and work directories.
+#[derive(Debug)]
+pub struct Inbox {
+    pub pipeline: usize,
+    pub pipeline_name: String,
+    pub inbox: PathBuf,
+    pub processing: PathBuf,
+    pub done: PathBuf,
+    pub quarantine: PathBuf,
+    after_load: AfterLoad,
+    filter: FileFilter,
+    owners_dir: PathBuf,
+    owner: Owner,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InboxError {
+    #[error("pipeline {pipeline}: the inbox {path} is missing or not a directory")]
+    MissingInbox { pipeline: String, path: String },
+    #[error("pipeline {pipeline}: {path}: {source}")]
+    Io {
+        pipeline: String,
+        path: String,
+        source: io::Error,
+    },
+}
+
+impl Inbox {
+    /// Checks the inbox and creates the work directories; takes this process's owner lock.
+    pub fn open(index: usize, p: &Pipeline) -> Result<Inbox, InboxError> {
+        let io_err = |path: &Path| {
+            let pipeline = p.name.clone();
+            let path = path.display().to_string();
+            move |source| InboxError::Io {
+                pipeline,
+                path,
+                source,
+            }
+        };
+        if !p.inbox.is_dir() {
+            return Err(InboxError::MissingInbox {
+                pipeline: p.name.clone(),
+                path: p.inbox.display().to_string(),
+            });
+        }
+        fs::read_dir(&p.inbox).map_err(io_err(&p.inbox))?;
+        let processing = p.work_dir.join("processing");
+        let done = p.work_dir.join("done");
+        let quarantine = p.work_dir.join("quarantine");
+        let owners_dir = p.work_dir.join(".owners");
+        for dir in [&processing, &done, &quarantine, &owners_dir] {
+            fs::create_dir_all(dir).map_err(io_err(dir))?;
+        }
+        let owner = Owner::acquire(&owners_dir).map_err(io_err(&owners_dir))?;
+        Ok(Inbox {
+            pipeline: index,
+            pipeline_name: p.name.clone(),
+            inbox: p.inbox.clone(),
+            processing,
+            done,
+            quarantine,
+            after_load: p.after_load,
+            filter: p.filter.clone(),
+            owners_dir,
+            owner,
+        })
+    }
+
+    /// Takes over the claims of processes that died (their owner lock is free), and files put
+    /// in `processing/` by hand. Another live process's claims are left alone.
+    pub fn recover(&self) -> io::Result<Vec<Claim>> {
+        let mut taken = Vec::new();
+        let mut dead_owners = Vec::new();
+        for entry in fs::read_dir(&self.processing)? {
+            let entry = entry?;
+            if !entry.file_type()?.is_file() {
+                continue;
+            }
+            let file_name = entry.file_name();
+            let (owner, name) = split_claim_name(&file_name);
+            if owner.as_deref() == Some(self.owner.id.as_str()) {
+                continue;
+            }
+            if let Some(owner) = &owner {
+                if !self.owner_is_dead(owner, &mut dead_owners)? {
+                    continue;
+                }
+            }
+            let target = self.processing.join(self.claim_name(&name));
+            match fs::rename(entry.path(), &target) {
+                Ok(()) => taken.push(Claim {
+                    pipeline: self.pipeline,
+                    name,
+                    path: target,
+                }),
+                // Another process recovering at the same moment took it.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        for (owner, lock) in dead_owners {
+            let _ = fs::remove_file(self.owners_dir.join(format!("{owner}.lock")));
+            drop(lock);
+        }
+        Ok(taken)
+    }
+
+    fn owner_is_dead(&self, owner: &str, dead: &mut Vec<(String, File)>) -> io::Result<bool> {
+        if dead.iter().any(|(o, _)| o == owner) {
+            return Ok(true);
+        }
+        let path = self.owners_dir.join(format!("{owner}.lock"));
+        let file = match OpenOptions::new().write(true).open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(true),
+            Err(e) => return Err(e),
+        };
+        match file.try_lock() {
+            Ok(()) => {
+                dead.push((owner.to_owned(), file));
+                Ok(true)
+            }
+            Err(std::fs::TryLockError::WouldBlock) => Ok(false),
+            Err(std::fs::TryLockError::Error(e)) => Err(e),
+        }
+    }
+
+    /// The inbox's candidate files, streamed from the directory (never collected whole).
+    pub fn list(&self) -> io::Result<impl Iterator<Item = OsString> + '_> {
+        Ok(fs::read_dir(&self.inbox)?.filter_map(move |entry| {
+            let entry = entry.ok()?;
+            // Symlinks, directories and devices are never taken: only regular files.
+            if !entry.file_type().ok()?.is_file() {
+                return None;
+            }
+            let name = entry.file_name();
+            self.filter.accepts(&name).then_some(name)
+        }))
+    }
+
+    /// Claims one inbox file; `None` when it is gone (another process claimed it first).
+    pub fn claim(&self, name: &OsStr) -> io::Result<Option<Claim>> {
+        let from = self.inbox.join(name);
+        let to = self.processing.join(self.claim_name(name));
+        match fs::rename(&from, &to) {
+            Ok(()) => Ok(Some(Claim {
+                pipeline: self.pipeline,
+                name: name.to_owned(),
+                path: to,
+            })),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The file's document is durably written: archive it or delete it, per the pipeline.
+    pub fn finish(&self, claim: &Claim, when: DateTime<Utc>) -> io::Result<PathBuf> {
+        match self.after_load {
+            AfterLoad::Delete => {
+                remove_if_present(&claim.path)?;
+                Ok(claim.path.clone())
+            }
+            AfterLoad::Archive => {
+                let dir = self.done.join(when.format("%Y/%m/%d").to_string());
+                fs::create_dir_all(&dir)?;
+                move_no_replace(&claim.path, &dir, &claim.name)
+            }
+        }
+    }
+
+    /// Moves the file to `quarantine/` and writes its report beside it.
+    pub fn quarantine(&self, claim: &Claim, report: &QuarantineReport) -> io::Result<PathBuf> {
+        let target = move_no_replace(&claim.path, &self.quarantine, &claim.name)?;
+        let mut report_name = target.file_name().unwrap_or_default().to_owned();
+        report_name.push(".error.json");
+        let report_path = self.quarantine.join(report_name);
+        let json = serde_json::to_vec_pretty(report).map_err(io::Error::other)?;
+        write_atomically(&report_path, &json)?;
+        Ok(target)
+    }
+
+    /// Gives a claimed file back to the inbox (a run that gives up). When the inbox already
+    /// holds a file of that name (a newer drop), the claim stays in `processing/` for the next
+    /// start instead of overwriting it.
+    pub fn release(&self, claim: &Claim) -> io::Result<()> {
+        let target = self.inbox.join(&claim.name);
+        match fs::hard_link(&claim.path, &target) {
+            Ok(()) => fs::remove_file(&claim.path),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn claim_name(&self, name: &OsStr) -> OsString {
+        let mut s = OsString::from(&self.owner.id);
+        s.push(OsStr::from_bytes(OWNER_SEP));
+        s.push(name);
+        s
+    }
+}
+
+/// `<owner>__NAME` → (owner, NAME); a name without an owner prefix was put there by hand.
+fn split_claim_name(file_name: &OsStr) -> (Option<String>, OsString) {
+    let b = file_name.as_bytes();
+    if b.len() > OWNER_ID_LEN + OWNER_SEP.len()
+        && b[..OWNER_ID_LEN].iter().all(u8::is_ascii_hexdigit)
+        && &b[OWNER_ID_LEN..OWNER_ID_LEN + OWNER_SEP.len()] == OWNER_SEP
+    {
+        let owner = String::from_utf8_lossy(&b[..OWNER_ID_LEN]).into_owned();
+        let name = OsString::from_vec(b[OWNER_ID_LEN + OWNER_SEP.len()..].to_vec());
+        (Some(owner), name)
+    } else {
+        (None, file_name.to_owned())
+    }
+}
+
+/// Moves `from` into `dir` as `name`, or `name.1`, `name.2`… when taken, never replacing a file.
+/// When a crash interrupted an earlier move of the same file (the target is the same inode),
+/// the move is finished instead of made twice.
+fn move_no_replace(from: &Path, dir: &Path, name: &OsStr) -> io::Result<PathBuf> {
+    let source = fs::metadata(from)?;
+    for n in 0u32.. {
+        let mut candidate = name.to_owned();
+        if n > 0 {
+            candidate.push(format!(".{n}"));
+        }
+        let target = dir.join(&candidate);
+        match fs::hard_link(from, &target) {
+            Ok(()) => {
+                fs::remove_file(from)?;
+                return Ok(target);
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                let existing = fs::symlink_metadata(&target)?;
+                if existing.ino() == source.ino() && existing.dev() == source.dev() {
+                    fs::remove_file(from)?;
+                    return Ok(target);
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    unreachable!("u32 candidates exhausted")
+}
+
+fn remove_if_present(path: &Path) -> io::Result<()> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// temp file → fsync → rename: a reader sees the old report or the whole new one.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut tmp_name = path.file_name().unwrap_or_default().to_owned();
+    tmp_name.push(format!(".tmp-{}", std::process::id()));
+    let tmp = path.with_file_name(tmp_name);
+    {
+        let mut f = File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    fs::rename(&tmp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn claim_names_round_trip() {
+        let (owner, name) = split_claim_name(OsStr::new("0123456789abcdef__a b.txt"));
+        assert_eq!(owner.as_deref(), Some("0123456789abcdef"));
+        assert_eq!(name, "a b.txt");
+        let (owner, name) = split_claim_name(OsStr::new("by-hand.txt"));
+        assert_eq!((owner, name), (None, OsString::from("by-hand.txt")));
+    }
+
+    #[test]
+    fn moves_never_replace_and_finish_interrupted_moves() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("src");
+        let dst = dir.path().join("dst");
+        fs::create_dir_all(&src).unwrap();
+        fs::create_dir_all(&dst).unwrap();
+        fs::write(dst.join("a.txt"), "older").unwrap();
+        fs::write(src.join("a.txt"), "newer").unwrap();
+        let to = move_no_replace(&src.join("a.txt"), &dst, OsStr::new("a.txt")).unwrap();
+        assert_eq!(to, dst.join("a.txt.1"));
+        assert_eq!(fs::read_to_string(dst.join("a.txt")).unwrap(), "older");
+        // A crash after the link: both names exist, the retry just drops the source.
+        fs::write(src.join("b.txt"), "b").unwrap();
+        fs::hard_link(src.join("b.txt"), dst.join("b.txt")).unwrap();
+        let to = move_no_replace(&src.join("b.txt"), &dst, OsStr::new("b.txt")).unwrap();
+        assert_eq!(to, dst.join("b.txt"));
+        assert!(!src.join("b.txt").exists());
+    }
+}
