@@ -141,14 +141,13 @@ pub fn parse(
             header.authors = authors;
             byline_lines.push(j);
             j += 1;
-            // A byline split over two lines: the second starts with a role, without a marker.
+            // A byline split over two lines (`■融媒体记者 张三` / `通 讯 员 李四`, or two
+            // marked lines): the second is a byline too.
             if let Some(next) = lines.get(j) {
-                if !next.text.starts_with(byline::MARKERS) {
-                    if let Some(more) = byline::parse(next.text) {
-                        header.authors.extend(more);
-                        byline_lines.push(j);
-                        j += 1;
-                    }
+                if let Some(more) = byline::parse(next.text) {
+                    header.authors.extend(more);
+                    byline_lines.push(j);
+                    j += 1;
                 }
             }
             break;

@@ -344,10 +344,10 @@ pub fn transform(raw: &RawFile<'_>, opts: &ParseOptions) -> Result<Article, Tran
         }
         text.push_str(&block.text);
     }
-    if body.blocks.is_empty() {
+    if text.is_empty() {
         warnings.push(Warning::new(
             "empty_body",
-            "the article has a header but no text",
+            "the article has no text (a picture story, or a header alone)",
         ));
     }
     let content_hash = content_hash(
@@ -489,6 +489,14 @@ fn locate_trailer(
             first: last - 1,
             last,
             raw: format!("{} {}", lines[last - 1].text, text),
+        }));
+    }
+    // The comment's opening `-->` alone on the line above.
+    if last > 0 && lines[last - 1].text == "-->" && !text.starts_with("-->") {
+        return Ok(Some(TrailerLocation {
+            first: last - 1,
+            last,
+            raw: format!("--> {text}"),
         }));
     }
     Ok(Some(TrailerLocation {

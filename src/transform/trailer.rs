@@ -119,7 +119,7 @@ pub fn parse(
             // Either a second number or a headline that starts with a number.
             let as_headline = clean_headline(&after[1..]);
             let without = clean_headline(&after[2..]);
-            if !(in_header(&as_headline) && !in_header(&without)) {
+            if !in_header(&as_headline) || in_header(&without) {
                 numbers_after_url.push(int(after[1]));
                 head_at = 2;
             }
