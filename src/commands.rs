@@ -11,7 +11,7 @@ use futures::TryStreamExt;
 
 use article_etl::extract::Inbox;
 use article_etl::load::Loader;
-use article_etl::pipeline::{new_run_id, Run, RunReport, RunStats, RunStatus, Stop};
+use article_etl::pipeline::{new_run_id, Health, Mode, Run, RunReport, RunStats, RunStatus, Stop};
 use article_etl::redact::redact_text;
 use article_etl::settings::Settings;
 
@@ -22,7 +22,7 @@ pub struct RunArgs {
     /// Pipelines to process (default: every configured pipeline).
     #[arg(long)]
     pipeline: Vec<String>,
-    /// Drain what the inboxes hold now, then exit.
+    /// Drain what the inboxes hold now, then exit; without it, keep watching.
     #[arg(long)]
     once: bool,
 }
@@ -72,15 +72,29 @@ async fn connect(settings: &Settings) -> anyhow::Result<Loader> {
 }
 
 pub fn run(settings: &Settings, args: RunArgs, json: bool) -> anyhow::Result<u8> {
-    if !args.once {
-        return Err(Exit(
-            exit::USAGE,
-            "watch mode is not available yet: use `run --once` (from cron or a systemd timer)"
-                .into(),
-        )
-        .into());
-    }
-    let pipelines = settings.select_pipelines(&args.pipeline, false)?;
+    start(settings, &args.pipeline, args.once, false, json)
+}
+
+#[derive(Args, Debug)]
+pub struct DaemonArgs {
+    /// Pipelines to watch (default: every configured pipeline).
+    #[arg(long)]
+    pipeline: Vec<String>,
+}
+
+pub fn daemon(settings: &Settings, args: DaemonArgs, json: bool) -> anyhow::Result<u8> {
+    start(settings, &args.pipeline, false, true, json)
+}
+
+/// `run --once`, `run` (watching) and `daemon` (watching, with the HTTP endpoints).
+fn start(
+    settings: &Settings,
+    names: &[String],
+    once: bool,
+    http: bool,
+    json: bool,
+) -> anyhow::Result<u8> {
+    let pipelines = settings.select_pipelines(names, false)?;
     let inboxes = pipelines
         .iter()
         .enumerate()
@@ -89,25 +103,78 @@ pub fn run(settings: &Settings, args: RunArgs, json: bool) -> anyhow::Result<u8>
         .map_err(|e| Exit(exit::CANNOT_START, e.to_string()))?;
     let rt = runtime()?;
     rt.block_on(async {
+        let health = Arc::new(Health::default());
+        let shutdown = Arc::new(Stop::default());
+        // Bind the HTTP port before anything else: a taken port is a startup error.
+        let endpoint = if http {
+            let metrics = article_etl::service::install_metrics()
+                .map_err(|e| Exit(exit::CANNOT_START, format!("metrics: {e}")))?;
+            let addr = article_etl::service::bind_check(&settings.http.listen)
+                .await
+                .map_err(|e| Exit(exit::CANNOT_START, format!("cannot listen on {}: {e}", settings.http.listen)))?;
+            Some((addr, metrics))
+        } else {
+            None
+        };
         let loader = connect(settings).await?;
         loader
             .ensure_indexes()
             .await
             .map_err(|e| Exit(exit::CANNOT_START, format!("cannot create the indexes: {e}")))?;
-        tracing::info!(api = ?loader.api(), pipelines = ?pipelines.iter().map(|p| &p.name).collect::<Vec<_>>(), "connected");
-        let shutdown = Arc::new(Stop::default());
+        tracing::info!(api = ?loader.api(), pipelines = ?pipelines.iter().map(|p| &p.name).collect::<Vec<_>>(), once, "connected");
         spawn_signal_handler(shutdown.clone());
+        let mut background = Vec::new();
+        if let Some((addr, metrics)) = endpoint {
+            let inbox_dirs = pipelines.iter().map(|p| p.inbox.clone()).collect();
+            let (h, s) = (health.clone(), shutdown.clone());
+            background.push(tokio::spawn(async move {
+                if let Err(e) = article_etl::service::serve(addr, h, inbox_dirs, metrics, s).await {
+                    tracing::error!(error = %e, "the HTTP endpoint stopped");
+                }
+            }));
+            tracing::info!(%addr, "serving /healthz /readyz /metrics");
+        }
+        if !once {
+            background.push(article_etl::service::spawn_pinger(loader.clone(), health.clone()));
+        }
+        let mode = if once {
+            Mode::Once
+        } else {
+            Mode::Watch(pipelines.iter().map(|p| p.watch.clone()).collect())
+        };
         let run = Run {
             loader,
             pipelines,
             inboxes,
             load: settings.load.clone(),
             run_id: new_run_id(),
-            mode: "run".into(),
+            mode: if once { "run".into() } else if http { "daemon".into() } else { "watch".into() },
             stats: Arc::new(RunStats::default()),
-            shutdown,
+            shutdown: shutdown.clone(),
+            health,
         };
-        let report = run.once().await;
+        let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
+        let mut task = tokio::spawn(run.execute(mode));
+        let report = tokio::select! {
+            r = &mut task => r?,
+            _ = shutdown.wait() => {
+                let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
+                let limit = Duration::from_millis(settings.daemon.shutdown_timeout_ms);
+                match tokio::time::timeout(limit, &mut task).await {
+                    Ok(r) => r?,
+                    Err(_) => {
+                        return Err(Exit(
+                            exit::FILES_FAILED,
+                            format!("shutdown took longer than {} ms; unwritten files stay in processing/ for the next start", limit.as_millis()),
+                        )
+                        .into());
+                    }
+                }
+            }
+        };
+        for b in background {
+            b.abort();
+        }
         print_report(&report, json)?;
         Ok(match report.status {
             RunStatus::Ok | RunStatus::Interrupted => exit::OK,
@@ -157,7 +224,7 @@ fn print_report(r: &RunReport, json: bool) -> anyhow::Result<()> {
         .unwrap_or(0.0);
     let c = &r.counts;
     println!(
-        "run {} ({} --once; pipelines: {}): {:?} in {took:.2} s",
+        "run {} ({}; pipelines: {}): {:?} in {took:.2} s",
         r.run_id,
         r.mode,
         r.pipelines.join(", "),

@@ -10,6 +10,7 @@
 //! - [`extract`]: the inbox claim protocol.
 //! - [`load`]: the MongoDB sink: indexes, batched conditional upserts, revisions, retries.
 //! - [`pipeline`]: the stages wired by bounded channels, run records.
+//! - [`service`]: the daemon's `/healthz`, `/readyz` and `/metrics`.
 //! - [`redact`]: keeping the password out of everything printed or stored.
 
 pub mod document;
@@ -17,6 +18,7 @@ pub mod extract;
 pub mod load;
 pub mod pipeline;
 pub mod redact;
+pub mod service;
 pub mod settings;
 pub mod transform;
 pub mod validate;

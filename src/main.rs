@@ -72,8 +72,11 @@ enum Command {
     Inspect(InspectArgs),
     /// Parse files or trees, print a summary and every problem; exit 1 when any file failed.
     Validate(ValidateArgs),
-    /// Process the inboxes: with --once, drain what is there now and exit (cron, timers).
+    /// Process the inboxes: with --once, drain what is there now and exit (cron, timers);
+    /// without it, keep watching.
     Run(commands::RunArgs),
+    /// Watch the inboxes without end and serve /healthz, /readyz and /metrics.
+    Daemon(commands::DaemonArgs),
     /// Recent ingest runs and collection counts from MongoDB.
     Status(commands::StatusArgs),
     /// Print one stored article (by `_id`, e.g. laibin-daily:156059) as JSON.
@@ -133,6 +136,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Inspect(args) => inspect(&settings, args),
         Command::Validate(args) => validate_cmd(&settings, args, format),
         Command::Run(args) => commands::run(&settings, args, format == LogFormat::Json),
+        Command::Daemon(args) => commands::daemon(&settings, args, format == LogFormat::Json),
         Command::Status(args) => commands::status(&settings, args, format == LogFormat::Json),
         Command::Show(args) => commands::show(&settings, args),
     }

@@ -21,7 +21,7 @@ use tokio::sync::Notify;
 use tracing::{error, info, info_span, warn, Instrument};
 
 use crate::document::Article;
-use crate::extract::{Claim, Inbox, QuarantineReport};
+use crate::extract::{watch, Claim, Inbox, QuarantineReport, WatchRules};
 use crate::load::retry::Backoff;
 use crate::load::{LoadError, Loader, Outcome};
 use crate::settings::{LoadSettings, Pipeline};
@@ -152,7 +152,66 @@ impl Stop {
     pub fn is_set(&self) -> bool {
         self.flag.load(Ordering::SeqCst)
     }
+
+    /// Resolves once triggered (at once if it already was).
+    pub async fn wait(&self) {
+        loop {
+            let notified = self.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.is_set() {
+                return;
+            }
+            notified.await;
+        }
+    }
 }
+
+/// What `/readyz` reports: is the database answering, are the inboxes readable.
+#[derive(Debug)]
+pub struct Health {
+    db_ok: AtomicBool,
+    inboxes_ok: AtomicBool,
+}
+
+impl Default for Health {
+    fn default() -> Self {
+        Health {
+            db_ok: AtomicBool::new(true),
+            inboxes_ok: AtomicBool::new(true),
+        }
+    }
+}
+
+impl Health {
+    pub fn set_db(&self, ok: bool) {
+        self.db_ok.store(ok, Ordering::Relaxed);
+        metrics::gauge!("article_etl_database_up").set(if ok { 1.0 } else { 0.0 });
+    }
+
+    pub fn set_inboxes(&self, ok: bool) {
+        self.inboxes_ok.store(ok, Ordering::Relaxed);
+    }
+
+    pub fn db_ok(&self) -> bool {
+        self.db_ok.load(Ordering::Relaxed)
+    }
+
+    pub fn inboxes_ok(&self) -> bool {
+        self.inboxes_ok.load(Ordering::Relaxed)
+    }
+}
+
+/// How a run finds its files.
+pub enum Mode {
+    /// Drain what is there now, with a bounded retry budget.
+    Once,
+    /// Watch without end, retrying the database without limit.
+    Watch(Vec<WatchRules>),
+}
+
+/// How often a watching run refreshes its run record.
+const RUN_RECORD_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Everything one run needs.
 pub struct Run {
@@ -165,6 +224,7 @@ pub struct Run {
     pub stats: Arc<RunStats>,
     /// Set by the caller on SIGINT/SIGTERM.
     pub shutdown: Arc<Stop>,
+    pub health: Arc<Health>,
 }
 
 /// A parsed file on its way to the database.
@@ -177,6 +237,11 @@ impl Run {
     /// `run --once`: drain what the inboxes hold now (and what earlier crashes left in
     /// `processing/`), then return the report.
     pub async fn once(self) -> RunReport {
+        self.execute(Mode::Once).await
+    }
+
+    /// Runs the stages until the files are drained (`Once`) or shutdown (`Watch`).
+    pub async fn execute(self, mode: Mode) -> RunReport {
         let started_at = Utc::now();
         let mut report = RunReport {
             run_id: self.run_id.clone(),
@@ -203,13 +268,30 @@ impl Run {
         let (parsed_tx, parsed_rx) = flume::bounded::<Parsed>(self.load.batch_size * 2);
 
         // Extract.
+        let budget = match &mode {
+            Mode::Once => self.load.retry_budget(),
+            Mode::Watch(_) => None,
+        };
         let extract = {
             let inboxes = self.inboxes.clone();
             let stats = self.stats.clone();
             let stop = stop.clone();
             let shutdown = self.shutdown.clone();
-            tokio::task::spawn_blocking(move || {
-                extract_once(&inboxes, &claim_tx, &stats, &stop, &shutdown)
+            let pipelines: Vec<String> = self.pipelines.iter().map(|p| p.name.clone()).collect();
+            let queue = claim_rx.clone();
+            tokio::task::spawn_blocking(move || match mode {
+                Mode::Once => extract_once(&inboxes, &claim_tx, &stats, &stop, &shutdown),
+                Mode::Watch(rules) => {
+                    let on_claim = |c: &Claim| {
+                        bump(&stats.seen);
+                        metrics::counter!("article_etl_files_claimed_total", "pipeline" => pipelines[c.pipeline].clone())
+                            .increment(1);
+                        metrics::gauge!("article_etl_queue_depth", "queue" => "claims")
+                            .set(queue.len() as f64);
+                    };
+                    let stopped = || stop.is_set() || shutdown.is_set();
+                    watch::watch_inboxes(&inboxes, &rules, &claim_tx, &on_claim, &stopped)
+                }
             })
         };
 
@@ -237,7 +319,11 @@ impl Run {
         drop(parsed_tx);
 
         // Load.
-        let load_error = self.load_all(parsed_rx, &stop).await;
+        let record = self.spawn_record_refresh(&report, budget.is_none());
+        let load_error = self.load_all(parsed_rx, &stop, budget).await;
+        if let Some(task) = record {
+            task.abort();
+        }
 
         if let Ok(Err(e)) = extract.await {
             error!(error = %e, "listing an inbox failed");
@@ -272,11 +358,35 @@ impl Run {
         report
     }
 
+    /// In watch mode, refreshes the run record's counts now and then.
+    fn spawn_record_refresh(
+        &self,
+        report: &RunReport,
+        watching: bool,
+    ) -> Option<tokio::task::JoinHandle<()>> {
+        if !watching {
+            return None;
+        }
+        let loader = self.loader.clone();
+        let stats = self.stats.clone();
+        let mut report = report.clone();
+        Some(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(RUN_RECORD_INTERVAL).await;
+                report.counts = stats.snapshot();
+                if let Err(e) = loader.save_run(&report.to_document()).await {
+                    warn!(error = %e, "could not refresh the run record");
+                }
+            }
+        }))
+    }
+
     /// Batches parsed articles and writes them; returns the error that made the run give up.
     async fn load_all(
         &self,
         parsed_rx: flume::Receiver<Parsed>,
         stop: &Arc<Stop>,
+        budget: Option<Duration>,
     ) -> Option<LoadError> {
         let linger = Duration::from_millis(self.load.batch_linger_ms);
         let writers = self.load.writers.max(1);
@@ -289,8 +399,11 @@ impl Run {
                 inboxes: self.inboxes.clone(),
                 stats: self.stats.clone(),
                 run_id: self.run_id.clone(),
-                budget: self.load.retry_budget(),
+                budget,
                 stop: stop.clone(),
+                shutdown: self.shutdown.clone(),
+                health: self.health.clone(),
+                pipelines: self.pipelines.iter().map(|p| p.name.clone()).collect(),
             };
             writer_tasks.push(tokio::spawn(async move {
                 let mut last_error = None;
@@ -324,6 +437,8 @@ impl Run {
             };
             match next {
                 Ok(p) => {
+                    metrics::gauge!("article_etl_queue_depth", "queue" => "parsed")
+                        .set(parsed_rx.len() as f64);
                     if batch.is_empty() {
                         deadline = Instant::now() + linger;
                     }
@@ -456,6 +571,7 @@ fn quarantine(inbox: &Inbox, claim: &Claim, report: &QuarantineReport, stats: &R
     match inbox.quarantine(claim, report) {
         Ok(to) => {
             bump(&stats.quarantined);
+            metrics::counter!("article_etl_files_total", "pipeline" => inbox.pipeline_name.clone(), "outcome" => "quarantined").increment(1);
             warn!(
                 pipeline = %inbox.pipeline_name,
                 file = %report.file,
@@ -476,6 +592,7 @@ fn quarantine(inbox: &Inbox, claim: &Claim, report: &QuarantineReport, stats: &R
 
 fn release(inbox: &Inbox, claim: &Claim, stats: &RunStats) {
     bump(&stats.failed);
+    metrics::counter!("article_etl_files_total", "pipeline" => inbox.pipeline_name.clone(), "outcome" => "returned").increment(1);
     if let Err(e) = inbox.release(claim) {
         error!(pipeline = %inbox.pipeline_name, file = %claim.display_name(), error = %e, "cannot return the file to the inbox; it stays in processing/");
     }
@@ -489,6 +606,9 @@ struct Writer {
     run_id: String,
     budget: Option<Duration>,
     stop: Arc<Stop>,
+    shutdown: Arc<Stop>,
+    health: Arc<Health>,
+    pipelines: Vec<String>,
 }
 
 impl Writer {
@@ -506,6 +626,9 @@ impl Writer {
             match self.write_with_retry(&articles).await {
                 Ok(outcomes) => {
                     let latency = started.elapsed();
+                    self.health.set_db(true);
+                    metrics::histogram!("article_etl_batch_write_seconds")
+                        .record(latency.as_secs_f64());
                     info!(size, ms = latency.as_millis() as u64, "batch written");
                     self.dispose(claims, articles, outcomes).await;
                     None
@@ -534,6 +657,11 @@ impl Writer {
                 Ok(outcomes) => return Ok(outcomes),
                 Err(e) if e.is_transient() => {
                     bump(&self.stats.retries);
+                    metrics::counter!("article_etl_retries_total").increment(1);
+                    self.health.set_db(false);
+                    if self.shutdown.is_set() {
+                        return Err(e);
+                    }
                     match backoff.next_delay() {
                         Some(delay) => {
                             warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "batch write failed, retrying");
@@ -551,6 +679,7 @@ impl Writer {
         let inboxes = self.inboxes.clone();
         let stats = self.stats.clone();
         let run_id = self.run_id.clone();
+        let pipelines = self.pipelines.clone();
         let now = Utc::now();
         let work = move || {
             for ((claim, article), outcome) in claims.iter().zip(&articles).zip(outcomes) {
@@ -574,6 +703,11 @@ impl Writer {
                     }
                 };
                 bump(counter);
+                let pipeline = pipelines[claim.pipeline].clone();
+                metrics::counter!("article_etl_articles_total", "pipeline" => pipeline.clone(), "outcome" => label).increment(1);
+                metrics::counter!("article_etl_files_total", "pipeline" => pipeline.clone(), "outcome" => "loaded").increment(1);
+                metrics::gauge!("article_etl_last_write_timestamp_seconds", "pipeline" => pipeline)
+                    .set(now.timestamp_millis() as f64 / 1000.0);
                 info!(
                     pipeline = %inbox.pipeline_name,
                     file = %claim.display_name(),

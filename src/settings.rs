@@ -11,6 +11,7 @@ use chrono_tz::Tz;
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use serde::Deserialize;
 
+use crate::extract::WatchRules;
 use crate::load::WriteApi;
 use crate::transform::{EncodingSetting, OnMissingId, ParseOptions, DEFAULT_MAX_FILE_BYTES};
 
@@ -71,6 +72,8 @@ pub struct Settings {
     pub log: LogSettings,
     #[serde(default)]
     pub http: HttpSettings,
+    #[serde(default)]
+    pub daemon: DaemonSettings,
     /// The file these settings came from, when one was read.
     #[serde(skip)]
     pub file: Option<PathBuf>,
@@ -150,6 +153,27 @@ pub struct HttpSettings {
     /// Where the daemon serves `/healthz`, `/readyz` and `/metrics`.
     #[serde(default = "default_listen")]
     pub listen: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DaemonSettings {
+    /// After SIGINT/SIGTERM, how long to wait for the batches in flight before exiting anyway
+    /// (unwritten files then stay in `processing/` for the next start).
+    #[serde(default = "default_shutdown_timeout_ms")]
+    pub shutdown_timeout_ms: u64,
+}
+
+impl Default for DaemonSettings {
+    fn default() -> Self {
+        DaemonSettings {
+            shutdown_timeout_ms: default_shutdown_timeout_ms(),
+        }
+    }
+}
+
+fn default_shutdown_timeout_ms() -> u64 {
+    30_000
 }
 
 fn default_pipelines_dir() -> PathBuf {
@@ -426,6 +450,18 @@ struct PipelineFile {
     after_load: AfterLoad,
     #[serde(default = "default_max_file_bytes")]
     max_file_bytes: u64,
+    #[serde(default = "default_rescan_interval_ms")]
+    rescan_interval_ms: u64,
+    #[serde(default = "default_settle_ms")]
+    settle_ms: u64,
+    schedule: Option<String>,
+}
+
+fn default_rescan_interval_ms() -> u64 {
+    60_000
+}
+fn default_settle_ms() -> u64 {
+    2_000
 }
 
 fn default_include() -> Vec<String> {
@@ -458,6 +494,8 @@ pub struct Pipeline {
     pub on_missing_id: OnMissingId,
     pub after_load: AfterLoad,
     pub max_file_bytes: u64,
+    /// Watch mode: rules for finding finished files (full rescans, settling, cron rescans).
+    pub watch: WatchRules,
     /// Matches file names (not paths) against `include` minus `exclude`.
     pub filter: FileFilter,
     /// The pipeline file.
@@ -508,6 +546,23 @@ impl Pipeline {
         }
         let filter =
             FileFilter::new(&raw.include, &raw.exclude).map_err(|(key, msg)| invalid(key, msg))?;
+        if raw.rescan_interval_ms < 100 {
+            return Err(invalid("rescan_interval_ms", "must be at least 100".into()));
+        }
+        let schedule = match &raw.schedule {
+            None => None,
+            Some(expr) => Some(croner::Cron::new(expr).parse().map_err(|e| {
+                invalid(
+                    "schedule",
+                    format!("{expr:?} is not a cron expression: {e}"),
+                )
+            })?),
+        };
+        let watch = WatchRules {
+            rescan_interval: std::time::Duration::from_millis(raw.rescan_interval_ms),
+            settle: std::time::Duration::from_millis(raw.settle_ms),
+            schedule,
+        };
         Ok(Pipeline {
             name: raw.name,
             source: raw.source,
@@ -521,6 +576,7 @@ impl Pipeline {
             on_missing_id: raw.on_missing_id,
             after_load: raw.after_load,
             max_file_bytes: raw.max_file_bytes,
+            watch,
             filter,
             file: file.to_path_buf(),
         })

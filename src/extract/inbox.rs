@@ -298,6 +298,11 @@ impl Inbox {
         }
     }
 
+    /// Does the pipeline take files of this name?
+    pub fn accepts(&self, name: &OsStr) -> bool {
+        self.filter.accepts(name)
+    }
+
     fn claim_name(&self, name: &OsStr) -> OsString {
         let mut s = OsString::from(&self.owner.id);
         s.push(OsStr::from_bytes(OWNER_SEP));

@@ -1,0 +1,323 @@
+//! Watch mode's extract stage: take only finished files, as soon as they are finished.
+//!
+//! Filesystem events (inotify, through `notify`) are a speed-up, not the truth: events get lost
+//! when the queue overflows, and network filesystems send none. So every inbox is also rescanned
+//! every `rescan_interval_ms` (and at the times of the pipeline's cron `schedule`).
+//!
+//! A file that arrives by rename is complete: it is claimed at once. A file written in place is
+//! claimed when its size and mtime have not changed for `settle_ms` and no process holds it
+//! open for writing (asked of the kernel with a read lease, where leases are available).
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::os::fd::AsRawFd;
+use std::path::Path;
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use notify::event::{ModifyKind, RenameMode};
+use notify::{EventKind, RecursiveMode, Watcher};
+use tracing::{debug, info, warn};
+
+use super::inbox::{Claim, Inbox};
+
+/// How often pending files are looked at again, and how long the loop sleeps without events.
+const TICK: Duration = Duration::from_millis(100);
+/// Events waiting for the watch loop. When full, events are dropped: the next rescan finds the
+/// files anyway, and memory stays bounded during floods.
+const EVENT_QUEUE: usize = 16_384;
+
+/// One pipeline's watch rules.
+#[derive(Debug, Clone)]
+pub struct WatchRules {
+    pub rescan_interval: Duration,
+    pub settle: Duration,
+    pub schedule: Option<croner::Cron>,
+}
+
+/// A file seen being written, waiting to settle.
+#[derive(Debug)]
+struct Pending {
+    size: u64,
+    mtime: Option<SystemTime>,
+    changed_at: Instant,
+}
+
+/// Told of every claim, for the caller's statistics.
+pub trait OnClaim: Fn(&Claim) {}
+impl<F: Fn(&Claim)> OnClaim for F {}
+
+/// Runs until `stopped()`: recovers dead claims, then claims finished files as they come.
+pub fn watch_inboxes(
+    inboxes: &[Arc<Inbox>],
+    rules: &[WatchRules],
+    claims: &flume::Sender<Claim>,
+    on_claim: &dyn OnClaim,
+    stopped: &dyn Fn() -> bool,
+) -> std::io::Result<()> {
+    let (event_tx, event_rx) = mpsc::sync_channel::<(usize, notify::Event)>(EVENT_QUEUE);
+    let mut watchers = Vec::with_capacity(inboxes.len());
+    for (i, inbox) in inboxes.iter().enumerate() {
+        let tx = event_tx.clone();
+        let handler = move |res: notify::Result<notify::Event>| match res {
+            Ok(event) => {
+                let _ = tx.try_send((i, event));
+            }
+            Err(e) => debug!(error = %e, "watch error; the rescan will catch up"),
+        };
+        match notify::recommended_watcher(handler).and_then(|mut w| {
+            w.watch(&inbox.inbox, RecursiveMode::NonRecursive)
+                .map(|()| w)
+        }) {
+            Ok(w) => watchers.push(w),
+            // Rescans alone still find every file, only later.
+            Err(e) => {
+                warn!(pipeline = %inbox.pipeline_name, error = %e, "cannot watch the inbox; relying on rescans")
+            }
+        }
+    }
+    drop(event_tx);
+
+    let send = |claim: Claim| -> bool {
+        on_claim(&claim);
+        let mut item = claim;
+        loop {
+            match claims.send_timeout(item, TICK) {
+                Ok(()) => return true,
+                Err(flume::SendTimeoutError::Timeout(back)) => {
+                    if stopped() {
+                        // Not claimed for long: give it back for the next start or instance.
+                        let _ = inboxes[back.pipeline].release(&back);
+                        return false;
+                    }
+                    item = back;
+                }
+                Err(flume::SendTimeoutError::Disconnected(_)) => return false,
+            }
+        }
+    };
+
+    for inbox in inboxes {
+        for claim in inbox.recover()? {
+            info!(pipeline = %inbox.pipeline_name, file = %claim.display_name(), "recovered a file left in processing/");
+            if !send(claim) {
+                return Ok(());
+            }
+        }
+    }
+
+    let mut pending: HashMap<(usize, OsString), Pending> = HashMap::new();
+    let now = Instant::now();
+    let mut next_rescan: Vec<Instant> = vec![now; inboxes.len()];
+    let mut next_scheduled: Vec<Option<chrono::DateTime<chrono::Utc>>> = rules
+        .iter()
+        .map(|r| next_occurrence(r.schedule.as_ref()))
+        .collect();
+
+    while !stopped() {
+        let mut ready: Vec<(usize, OsString)> = Vec::new();
+        match event_rx.recv_timeout(TICK) {
+            Ok(first) => {
+                for (i, event) in std::iter::once(first).chain(event_rx.try_iter()) {
+                    on_event(&inboxes[i], i, &event, &mut pending, &mut ready);
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => {}
+        }
+
+        let now = Instant::now();
+        let wall = chrono::Utc::now();
+        for (i, inbox) in inboxes.iter().enumerate() {
+            let scheduled = next_scheduled[i].is_some_and(|t| wall >= t);
+            if now >= next_rescan[i] || scheduled {
+                next_rescan[i] = now + rules[i].rescan_interval;
+                if scheduled {
+                    next_scheduled[i] = next_occurrence(rules[i].schedule.as_ref());
+                }
+                rescan(inbox, i, rules[i].settle, &mut pending, &mut ready, stopped);
+            }
+        }
+
+        // Files written in place: settled, and nobody writing.
+        pending.retain(|(i, name), p| {
+            let path = inboxes[*i].inbox.join(name);
+            let Ok(meta) = std::fs::symlink_metadata(&path) else {
+                return false; // gone: claimed elsewhere or deleted
+            };
+            let (size, mtime) = (meta.len(), meta.modified().ok());
+            if size != p.size || mtime != p.mtime {
+                *p = Pending {
+                    size,
+                    mtime,
+                    changed_at: Instant::now(),
+                };
+                return true;
+            }
+            if p.changed_at.elapsed() >= rules[*i].settle && !open_for_writing(&path) {
+                ready.push((*i, name.clone()));
+                return false;
+            }
+            true
+        });
+
+        for (i, name) in ready {
+            if stopped() {
+                break;
+            }
+            match inboxes[i].claim(&name) {
+                Ok(Some(claim)) => {
+                    if !send(claim) {
+                        return Ok(());
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    warn!(pipeline = %inboxes[i].pipeline_name, file = %name.to_string_lossy(), error = %e, "cannot claim")
+                }
+            }
+        }
+    }
+    drop(watchers);
+    Ok(())
+}
+
+fn on_event(
+    inbox: &Inbox,
+    i: usize,
+    event: &notify::Event,
+    pending: &mut HashMap<(usize, OsString), Pending>,
+    ready: &mut Vec<(usize, OsString)>,
+) {
+    // For a rename within the watched directory, the destination is the last path.
+    let Some(path) = event.paths.last() else {
+        return;
+    };
+    if path.parent() != Some(inbox.inbox.as_path()) {
+        return;
+    }
+    let Some(name) = path.file_name().map(|n| n.to_owned()) else {
+        return;
+    };
+    if !inbox.accepts(&name) {
+        return;
+    }
+    match event.kind {
+        EventKind::Modify(ModifyKind::Name(RenameMode::To | RenameMode::Both)) => {
+            // Moved in: complete by construction. Only regular files are taken.
+            if std::fs::symlink_metadata(path).is_ok_and(|m| m.is_file()) {
+                pending.remove(&(i, name.clone()));
+                ready.push((i, name));
+            }
+        }
+        EventKind::Create(_) | EventKind::Modify(_) | EventKind::Access(_) => {
+            if let Ok(meta) = std::fs::symlink_metadata(path) {
+                if meta.is_file() {
+                    pending.insert(
+                        (i, name),
+                        Pending {
+                            size: meta.len(),
+                            mtime: meta.modified().ok(),
+                            changed_at: Instant::now(),
+                        },
+                    );
+                }
+            }
+        }
+        EventKind::Remove(_) => {
+            pending.remove(&(i, name));
+        }
+        _ => {}
+    }
+}
+
+/// Lists the inbox: files unchanged for `settle` are ready; newer ones wait in `pending`.
+fn rescan(
+    inbox: &Inbox,
+    i: usize,
+    settle: Duration,
+    pending: &mut HashMap<(usize, OsString), Pending>,
+    ready: &mut Vec<(usize, OsString)>,
+    stopped: &dyn Fn() -> bool,
+) {
+    let names = match inbox.list() {
+        Ok(names) => names,
+        Err(e) => {
+            warn!(pipeline = %inbox.pipeline_name, error = %e, "cannot list the inbox");
+            return;
+        }
+    };
+    let now = SystemTime::now();
+    for name in names {
+        if stopped() {
+            return;
+        }
+        let key = (i, name);
+        if pending.contains_key(&key) {
+            continue;
+        }
+        let Ok(meta) = std::fs::symlink_metadata(inbox.inbox.join(&key.1)) else {
+            continue;
+        };
+        let mtime = meta.modified().ok();
+        let age = mtime
+            .and_then(|m| now.duration_since(m).ok())
+            .unwrap_or_default();
+        if age >= settle {
+            ready.push(key);
+        } else {
+            pending.insert(
+                key,
+                Pending {
+                    size: meta.len(),
+                    mtime,
+                    changed_at: Instant::now() - age,
+                },
+            );
+        }
+    }
+}
+
+fn next_occurrence(schedule: Option<&croner::Cron>) -> Option<chrono::DateTime<chrono::Utc>> {
+    schedule.and_then(|c| c.find_next_occurrence(&chrono::Utc::now(), false).ok())
+}
+
+/// Is any process holding the file open for writing? Linux refuses a read lease on such a
+/// file (EAGAIN). Where leases are unavailable (no CAP_LEASE and not the owner, network
+/// filesystems, leases disabled) the answer is "not known", taken as no.
+fn open_for_writing(path: &Path) -> bool {
+    let Ok(file) = std::fs::File::open(path) else {
+        return false;
+    };
+    let fd = file.as_raw_fd();
+    // SAFETY: fcntl on a descriptor we own, with integer arguments only.
+    let taken = unsafe { libc::fcntl(fd, libc::F_SETLEASE, libc::F_RDLCK) };
+    if taken == 0 {
+        // SAFETY: as above; releases the lease just taken.
+        unsafe { libc::fcntl(fd, libc::F_SETLEASE, libc::F_UNLCK) };
+        return false;
+    }
+    std::io::Error::last_os_error().raw_os_error() == Some(libc::EAGAIN)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn a_file_open_for_writing_is_seen_as_such() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.txt");
+        let mut writer = std::fs::File::create(&path).unwrap();
+        writer.write_all(b"partial").unwrap();
+        // As root (tests and CI), leases are always available.
+        let root = unsafe { libc::geteuid() } == 0;
+        if root {
+            assert!(open_for_writing(&path));
+        }
+        drop(writer);
+        assert!(!open_for_writing(&path));
+    }
+}
