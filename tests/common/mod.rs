@@ -122,6 +122,10 @@ pub struct Options {
     pub after_load: &'static str,
     pub uri: Option<String>,
     pub server_selection_timeout_ms: u64,
+    pub settle_ms: u64,
+    pub rescan_interval_ms: u64,
+    /// The daemon's HTTP port (0: a free one is picked).
+    pub http_port: u16,
 }
 
 impl Default for Options {
@@ -136,6 +140,9 @@ impl Default for Options {
             after_load: "archive",
             uri: None,
             server_selection_timeout_ms: 5_000,
+            settle_ms: 2_000,
+            rescan_interval_ms: 60_000,
+            http_port: 0,
         }
     }
 }
@@ -148,6 +155,7 @@ pub struct Workspace {
     pub config: PathBuf,
     pub inbox: PathBuf,
     pub work: PathBuf,
+    pub http_port: u16,
 }
 
 impl Workspace {
@@ -165,6 +173,11 @@ impl Workspace {
         std::fs::create_dir_all(&inbox).expect("inbox");
         std::fs::create_dir_all(root.join("pipelines")).expect("pipelines");
         let config = root.join("settings.toml");
+        let http_port = if o.http_port == 0 {
+            free_port()
+        } else {
+            o.http_port
+        };
         std::fs::write(
             &config,
             format!(
@@ -181,6 +194,10 @@ retry_budget_ms = {budget}
 write_api = "{api}"
 [log]
 level = "info"
+[http]
+listen = "127.0.0.1:{http_port}"
+[daemon]
+shutdown_timeout_ms = 30000
 "#,
                 sst = o.server_selection_timeout_ms,
                 batch = o.batch_size,
@@ -201,7 +218,11 @@ work_dir = "../work"
 max_file_bytes = {max}
 on_missing_id = "{missing}"
 after_load = "{after}"
+settle_ms = {settle}
+rescan_interval_ms = {rescan}
 "#,
+                settle = o.settle_ms,
+                rescan = o.rescan_interval_ms,
                 max = o.max_file_bytes,
                 missing = o.on_missing_id,
                 after = o.after_load,
@@ -215,7 +236,68 @@ after_load = "{after}"
             config,
             inbox,
             work,
+            http_port,
         }
+    }
+
+    /// `GET path` on the daemon's HTTP port: (status, body), or `None` when nothing answers.
+    pub fn http_get(&self, path: &str) -> Option<(u16, String)> {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.http_port)).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+        write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
+        let mut out = String::new();
+        s.read_to_string(&mut out).ok()?;
+        let status = out.split(' ').nth(1)?.parse().ok()?;
+        let body = out
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_owned())
+            .unwrap_or_default();
+        Some((status, body))
+    }
+
+    /// Starts `article-etl daemon` in the background, its output in the workspace's `daemon.log`.
+    pub fn start_daemon(&self) -> std::process::Child {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("daemon.log"))
+            .expect("daemon log");
+        let child = self
+            .std_cmd()
+            .arg("daemon")
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("spawn daemon");
+        assert!(
+            wait_for(Duration::from_secs(30), || self
+                .http_get("/healthz")
+                .is_some()),
+            "the daemon did not come up:\n{}",
+            self.daemon_log()
+        );
+        child
+    }
+
+    pub fn daemon_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("daemon.log")).unwrap_or_default()
+    }
+
+    /// A counter's value from `/metrics` (summed over the series matching every label given).
+    pub fn metric(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        let Some((200, body)) = self.http_get("/metrics") else {
+            return -1.0;
+        };
+        body.lines()
+            .filter(|l| l.starts_with(name) && !l.starts_with('#'))
+            .filter(|l| {
+                labels
+                    .iter()
+                    .all(|(k, v)| l.contains(&format!("{k}=\"{v}\"")))
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
     }
 
     /// The real binary, with this workspace's settings and nothing from the environment.
@@ -368,6 +450,27 @@ pub fn fill_inbox(ws: &Workspace, first: u64, n: u64) {
             article(id, &format!("测试新闻第{id}号稿件"), &paragraphs(id, 3)),
         );
     }
+}
+
+/// Sends a signal to a child process.
+pub fn signal(child: &std::process::Child, sig: i32) {
+    // SAFETY: kill(2) with a pid we spawned and a plain signal number.
+    unsafe {
+        libc::kill(child.id() as i32, sig);
+    }
+}
+
+/// Waits for a child to exit, up to `timeout`; its exit code.
+pub fn wait_exit(child: &mut std::process::Child, timeout: Duration) -> Option<i32> {
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if let Ok(Some(status)) = child.try_wait() {
+            return status.code();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    None
 }
 
 /// Waits for `cond`, polling, up to `timeout`.
