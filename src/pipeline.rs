@@ -1,17 +1,22 @@
-//! The staged pipeline of `run`: extract → transform → load, wired by bounded channels.
+//! The staged pipeline: extract → transform → load, wired by bounded channels.
 //!
 //! ```text
-//! extract (1 thread)        transform (1 thread per core)        load (batcher + writers)
-//! list inbox, claim  ──▶ [claims] ──▶ read, parse ──▶ [articles] ──▶ batch ─▶ bulk write ─▶ done/
-//!                                        └─▶ quarantine/                        └─▶ quarantine/ (refused)
+//! extract                       transform (1 thread per core)      load (batcher + writers)
+//! inbox: list/watch, claim ──▶ [files] ──▶ read, parse ──▶ [items] ──▶ batch ─▶ bulk write ─▶ done/ | progress
+//! archive: walk, skip done ─┘                 └─▶ quarantine/ (inbox files)          └─▶ quarantine/ | report
 //! ```
-//! Every channel is bounded: when MongoDB is slow, the queues fill and intake waits, so memory
-//! stays flat whatever the inbox holds. A file leaves `processing/` only after the batch that
+//! Every channel is bounded: when MongoDB is slow the queues fill and intake waits, so memory
+//! stays flat whatever the inbox or archive holds. A file is acknowledged (moved out of
+//! `processing/`, or recorded as done in the backfill progress) only after the batch that
 //! carries its document was acknowledged; when the run gives up (retry budget spent, fatal
-//! database error, shutdown), every file not yet written goes back to the inbox.
+//! database error, shutdown), inbox files not yet written go back to the inbox and archive
+//! files are simply left for the next run.
 
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bson::{doc, Document};
@@ -21,31 +26,50 @@ use tokio::sync::Notify;
 use tracing::{error, info, info_span, warn, Instrument};
 
 use crate::document::Article;
+use crate::extract::archive::{self, ArchiveFile, Shard, Walked};
 use crate::extract::{watch, Claim, Inbox, QuarantineReport, WatchRules};
 use crate::load::retry::Backoff;
 use crate::load::{LoadError, Loader, Outcome};
 use crate::settings::{LoadSettings, Pipeline};
 use crate::transform::{self, ParseOptions, TransformError};
 
-/// Claimed files waiting for a transform worker. Small: a claimed file is a file taken from
+/// Files waiting for a transform worker. Small: a claimed inbox file is a file taken from
 /// other instances sharing the inbox, so claim only a little ahead of the parsers.
-const CLAIM_QUEUE: usize = 64;
+const FILE_QUEUE: usize = 64;
+/// Walked archive entries waiting for the progress check.
+const WALK_QUEUE: usize = 4096;
+/// How long the progress check waits to fill a lookup batch.
+const WALK_LINGER: Duration = Duration::from_millis(100);
 
 /// Counters of one run, shared by every stage.
 #[derive(Debug, Default)]
 pub struct RunStats {
+    /// Inbox files claimed, or archive files found by the walk (this shard's).
     pub seen: AtomicU64,
+    /// Archive files skipped because an earlier run finished them (unchanged size and mtime).
+    pub skipped: AtomicU64,
+    /// Files read and parsed.
+    pub parsed: AtomicU64,
+    /// Bytes read.
+    pub bytes: AtomicU64,
     pub inserted: AtomicU64,
     pub updated: AtomicU64,
     pub unchanged: AtomicU64,
     pub quarantined: AtomicU64,
     pub failed: AtomicU64,
     pub retries: AtomicU64,
+    /// Set when the archive walk has found every file (for the ETA).
+    pub walk_done: AtomicBool,
+    /// Document warnings, by code.
+    pub warnings: Mutex<BTreeMap<String, u64>>,
 }
 
 #[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
 pub struct Counts {
     pub seen: u64,
+    pub skipped: u64,
+    pub parsed: u64,
+    pub bytes: u64,
     pub inserted: u64,
     pub updated: u64,
     pub unchanged: u64,
@@ -54,17 +78,47 @@ pub struct Counts {
     pub retries: u64,
 }
 
+impl Counts {
+    /// Files with a final outcome.
+    pub fn done(&self) -> u64 {
+        self.skipped
+            + self.inserted
+            + self.updated
+            + self.unchanged
+            + self.quarantined
+            + self.failed
+    }
+}
+
 impl RunStats {
     pub fn snapshot(&self) -> Counts {
         let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
         Counts {
             seen: g(&self.seen),
+            skipped: g(&self.skipped),
+            parsed: g(&self.parsed),
+            bytes: g(&self.bytes),
             inserted: g(&self.inserted),
             updated: g(&self.updated),
             unchanged: g(&self.unchanged),
             quarantined: g(&self.quarantined),
             failed: g(&self.failed),
             retries: g(&self.retries),
+        }
+    }
+
+    pub fn warnings(&self) -> BTreeMap<String, u64> {
+        self.warnings.lock().map(|w| w.clone()).unwrap_or_default()
+    }
+
+    fn count_warnings(&self, article: &Article) {
+        if article.warnings.is_empty() {
+            return;
+        }
+        if let Ok(mut w) = self.warnings.lock() {
+            for warning in &article.warnings {
+                *w.entry(warning.code.clone()).or_default() += 1;
+            }
         }
     }
 }
@@ -80,9 +134,9 @@ pub enum RunStatus {
     Running,
     /// Every file was processed (quarantined files included).
     Ok,
-    /// Some files went back to the inbox for a later run.
+    /// Some files were left for a later run.
     Incomplete,
-    /// Stopped by a signal; unfinished files went back to the inbox.
+    /// Stopped by a signal; unfinished files were left for a later run.
     Interrupted,
 }
 
@@ -95,14 +149,23 @@ pub struct RunReport {
     pub ended_at: Option<DateTime<Utc>>,
     pub status: RunStatus,
     pub counts: Counts,
+    /// Document warnings, by code.
+    pub warnings: BTreeMap<String, u64>,
     /// The last database error, when the run gave up because of one.
     pub error: Option<String>,
+    /// Backfill: where the quarantine report went.
+    pub report_file: Option<String>,
 }
 
 impl RunReport {
     pub fn to_document(&self) -> Document {
         let c = &self.counts;
-        let as_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        let warnings: Document = self
+            .warnings
+            .iter()
+            .map(|(k, v)| (k.clone(), n(*v).into()))
+            .collect();
         doc! {
             "_id": &self.run_id,
             "mode": &self.mode,
@@ -111,15 +174,20 @@ impl RunReport {
             "ended_at": self.ended_at.map(bson::DateTime::from_chrono),
             "status": bson::to_bson(&self.status).unwrap_or(bson::Bson::Null),
             "counts": {
-                "seen": as_i64(c.seen),
-                "inserted": as_i64(c.inserted),
-                "updated": as_i64(c.updated),
-                "unchanged": as_i64(c.unchanged),
-                "quarantined": as_i64(c.quarantined),
-                "failed": as_i64(c.failed),
-                "retries": as_i64(c.retries),
+                "seen": n(c.seen),
+                "skipped": n(c.skipped),
+                "parsed": n(c.parsed),
+                "bytes": n(c.bytes),
+                "inserted": n(c.inserted),
+                "updated": n(c.updated),
+                "unchanged": n(c.unchanged),
+                "quarantined": n(c.quarantined),
+                "failed": n(c.failed),
+                "retries": n(c.retries),
             },
+            "warnings": warnings,
             "error": self.error.clone(),
+            "report_file": self.report_file.clone(),
             "host": hostname::get().map(|h| h.to_string_lossy().into_owned()).unwrap_or_default(),
             "pid": std::process::id() as i64,
             "version": env!("CARGO_PKG_VERSION"),
@@ -202,21 +270,112 @@ impl Health {
     }
 }
 
+/// The backfill's report of quarantined files: JSON lines `{path, code, message, line}`.
+#[derive(Debug)]
+pub struct ReportSink {
+    pub path: PathBuf,
+    out: Mutex<std::io::BufWriter<std::fs::File>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ReportLine<'a> {
+    pub path: &'a str,
+    pub code: &'a str,
+    pub message: &'a str,
+    pub line: Option<usize>,
+}
+
+impl ReportSink {
+    pub fn create(path: &Path) -> std::io::Result<ReportSink> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        Ok(ReportSink {
+            path: path.to_path_buf(),
+            out: Mutex::new(std::io::BufWriter::new(std::fs::File::create(path)?)),
+        })
+    }
+
+    pub fn write(&self, line: &ReportLine<'_>) {
+        if let Ok(mut out) = self.out.lock() {
+            let written = serde_json::to_writer(&mut *out, line)
+                .map_err(std::io::Error::other)
+                .and_then(|()| out.write_all(b"\n"));
+            if let Err(e) = written {
+                error!(error = %e, report = %self.path.display(), "cannot write the report");
+            }
+        }
+    }
+
+    pub fn flush(&self) {
+        if let Ok(mut out) = self.out.lock() {
+            let _ = out.flush();
+        }
+    }
+}
+
+/// What a backfill walks.
+pub struct BackfillPlan {
+    pub roots: Vec<PathBuf>,
+    pub shard: Option<Shard>,
+    pub report: Arc<ReportSink>,
+}
+
 /// How a run finds its files.
 pub enum Mode {
-    /// Drain what is there now, with a bounded retry budget.
+    /// Drain the inboxes as they are now, with a bounded retry budget.
     Once,
-    /// Watch without end, retrying the database without limit.
+    /// Watch the inboxes without end, retrying the database without limit.
     Watch(Vec<WatchRules>),
+    /// Walk archive trees in place (pipeline 0), skipping what earlier runs finished.
+    Backfill(BackfillPlan),
 }
 
 /// How often a watching run refreshes its run record.
 const RUN_RECORD_INTERVAL: Duration = Duration::from_secs(60);
 
+/// Where a file came from, which decides what happens to it once written.
+#[derive(Debug)]
+pub enum Origin {
+    Inbox(Claim),
+    Archive(ArchiveFile),
+}
+
+impl Origin {
+    fn pipeline(&self) -> usize {
+        match self {
+            Origin::Inbox(c) => c.pipeline,
+            Origin::Archive(_) => 0,
+        }
+    }
+
+    fn path(&self) -> &Path {
+        match self {
+            Origin::Inbox(c) => &c.path,
+            Origin::Archive(f) => &f.path,
+        }
+    }
+
+    /// How the file is named in documents, logs and reports.
+    fn shown(&self) -> String {
+        match self {
+            Origin::Inbox(c) => c.display_name(),
+            Origin::Archive(f) => f.key.clone(),
+        }
+    }
+}
+
+/// A parsed (or unparseable) file on its way to the database.
+struct Item {
+    origin: Origin,
+    result: Result<Article, TransformError>,
+}
+
 /// Everything one run needs.
 pub struct Run {
     pub loader: Loader,
     pub pipelines: Vec<Pipeline>,
+    /// The pipelines' inboxes (empty for a backfill).
     pub inboxes: Vec<Arc<Inbox>>,
     pub load: LoadSettings,
     pub run_id: String,
@@ -227,12 +386,6 @@ pub struct Run {
     pub health: Arc<Health>,
 }
 
-/// A parsed file on its way to the database.
-struct Parsed {
-    claim: Claim,
-    article: Article,
-}
-
 impl Run {
     /// `run --once`: drain what the inboxes hold now (and what earlier crashes left in
     /// `processing/`), then return the report.
@@ -240,18 +393,22 @@ impl Run {
         self.execute(Mode::Once).await
     }
 
-    /// Runs the stages until the files are drained (`Once`) or shutdown (`Watch`).
+    /// Runs the stages until the files are drained (`Once`, `Backfill`) or shutdown (`Watch`).
     pub async fn execute(self, mode: Mode) -> RunReport {
-        let started_at = Utc::now();
         let mut report = RunReport {
             run_id: self.run_id.clone(),
             mode: self.mode.clone(),
             pipelines: self.pipelines.iter().map(|p| p.name.clone()).collect(),
-            started_at,
+            started_at: Utc::now(),
             ended_at: None,
             status: RunStatus::Running,
             counts: Counts::default(),
+            warnings: BTreeMap::new(),
             error: None,
+            report_file: match &mode {
+                Mode::Backfill(plan) => Some(plan.report.path.display().to_string()),
+                _ => None,
+            },
         };
         if let Err(e) = self.loader.save_run(&report.to_document()).await {
             warn!(error = %e, "could not write the run record at start");
@@ -264,43 +421,25 @@ impl Run {
                 .collect(),
         );
         let stop = Arc::new(Stop::default());
-        let (claim_tx, claim_rx) = flume::bounded::<Claim>(CLAIM_QUEUE);
-        let (parsed_tx, parsed_rx) = flume::bounded::<Parsed>(self.load.batch_size * 2);
-
-        // Extract.
+        let (file_tx, file_rx) = flume::bounded::<Origin>(FILE_QUEUE);
+        let (item_tx, item_rx) = flume::bounded::<Item>(self.load.batch_size * 2);
         let budget = match &mode {
-            Mode::Once => self.load.retry_budget(),
             Mode::Watch(_) => None,
+            _ => self.load.retry_budget(),
         };
-        let extract = {
-            let inboxes = self.inboxes.clone();
-            let stats = self.stats.clone();
-            let stop = stop.clone();
-            let shutdown = self.shutdown.clone();
-            let pipelines: Vec<String> = self.pipelines.iter().map(|p| p.name.clone()).collect();
-            let queue = claim_rx.clone();
-            tokio::task::spawn_blocking(move || match mode {
-                Mode::Once => extract_once(&inboxes, &claim_tx, &stats, &stop, &shutdown),
-                Mode::Watch(rules) => {
-                    let on_claim = |c: &Claim| {
-                        bump(&stats.seen);
-                        metrics::counter!("article_etl_files_claimed_total", "pipeline" => pipelines[c.pipeline].clone())
-                            .increment(1);
-                        metrics::gauge!("article_etl_queue_depth", "queue" => "claims")
-                            .set(queue.len() as f64);
-                    };
-                    let stopped = || stop.is_set() || shutdown.is_set();
-                    watch::watch_inboxes(&inboxes, &rules, &claim_tx, &on_claim, &stopped)
-                }
-            })
+        let report_sink = match &mode {
+            Mode::Backfill(plan) => Some(plan.report.clone()),
+            _ => None,
         };
+
+        let extract = self.spawn_extract(mode, file_tx, &stop, budget);
 
         // Transform.
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
         let mut transform_tasks = Vec::with_capacity(workers);
         for _ in 0..workers {
-            let claim_rx = claim_rx.clone();
-            let parsed_tx = parsed_tx.clone();
+            let file_rx = file_rx.clone();
+            let item_tx = item_tx.clone();
             let ctx = WorkerContext {
                 inboxes: self.inboxes.clone(),
                 options: options.clone(),
@@ -310,29 +449,42 @@ impl Run {
                 shutdown: self.shutdown.clone(),
             };
             transform_tasks.push(tokio::task::spawn_blocking(move || {
-                for claim in claim_rx.iter() {
-                    ctx.transform_one(claim, &parsed_tx);
+                for origin in file_rx.iter() {
+                    ctx.transform_one(origin, &item_tx);
                 }
             }));
         }
-        drop(claim_rx);
-        drop(parsed_tx);
+        drop(file_rx);
+        drop(item_tx);
 
         // Load.
         let record = self.spawn_record_refresh(&report, budget.is_none());
-        let load_error = self.load_all(parsed_rx, &stop, budget).await;
+        let load_error = self
+            .load_all(item_rx, &stop, budget, report_sink.clone())
+            .await;
         if let Some(task) = record {
             task.abort();
         }
 
-        if let Ok(Err(e)) = extract.await {
-            error!(error = %e, "listing an inbox failed");
-            report.error.get_or_insert_with(|| format!("extract: {e}"));
+        match extract.await {
+            Ok(Err(e)) => {
+                error!(error = %e, "extract failed");
+                report.error.get_or_insert(e);
+            }
+            Err(e) => {
+                error!(error = %e, "extract panicked");
+                report.error.get_or_insert_with(|| e.to_string());
+            }
+            Ok(Ok(())) => {}
         }
         for t in transform_tasks {
             let _ = t.await;
         }
+        if let Some(sink) = &report_sink {
+            sink.flush();
+        }
         report.counts = self.stats.snapshot();
+        report.warnings = self.stats.warnings();
         report.ended_at = Some(Utc::now());
         if let Some(e) = load_error {
             report.error = Some(e.to_string());
@@ -358,6 +510,72 @@ impl Run {
         report
     }
 
+    /// Starts the extract stage for `mode`; it ends when the files are exhausted or intake
+    /// stops, dropping `files` so that the later stages drain and finish.
+    fn spawn_extract(
+        &self,
+        mode: Mode,
+        files: flume::Sender<Origin>,
+        stop: &Arc<Stop>,
+        budget: Option<Duration>,
+    ) -> tokio::task::JoinHandle<Result<(), String>> {
+        let inboxes = self.inboxes.clone();
+        let stats = self.stats.clone();
+        let stop = stop.clone();
+        let shutdown = self.shutdown.clone();
+        let pipelines: Vec<String> = self.pipelines.iter().map(|p| p.name.clone()).collect();
+        match mode {
+            Mode::Once => tokio::task::spawn_blocking(move || {
+                let stopped = || stop.is_set() || shutdown.is_set();
+                let send = |claim: Claim| {
+                    send_claim(&inboxes, &files, claim, &stats, &pipelines, &stopped)
+                };
+                extract_once(&inboxes, &send, &stopped)
+                    .map_err(|e| format!("listing an inbox: {e}"))
+            }),
+            Mode::Watch(rules) => tokio::task::spawn_blocking(move || {
+                let stopped = || stop.is_set() || shutdown.is_set();
+                let send = |claim: Claim| {
+                    send_claim(&inboxes, &files, claim, &stats, &pipelines, &stopped)
+                };
+                watch::watch_inboxes(&inboxes, &rules, &send, &stopped)
+                    .map_err(|e| format!("watching: {e}"))
+            }),
+            Mode::Backfill(plan) => {
+                let (walk_tx, walk_rx) = flume::bounded::<Walked>(WALK_QUEUE);
+                let Some(pipeline) = self.pipelines.first() else {
+                    return tokio::spawn(async { Err("backfill needs a pipeline".to_owned()) });
+                };
+                let filter = pipeline.filter.clone();
+                let walker = {
+                    let (stop, shutdown, stats) = (stop.clone(), shutdown.clone(), stats.clone());
+                    let roots = plan.roots.clone();
+                    let shard = plan.shard;
+                    tokio::task::spawn_blocking(move || {
+                        let stopped = || stop.is_set() || shutdown.is_set();
+                        archive::walk(&roots, &filter, shard, &walk_tx, &stopped);
+                        stats.walk_done.store(true, Ordering::Relaxed);
+                    })
+                };
+                let checker = ProgressCheck {
+                    loader: self.loader.clone(),
+                    pipeline: pipeline.name.clone(),
+                    stats,
+                    report: plan.report,
+                    batch: self.load.batch_size,
+                    budget,
+                    stop,
+                    shutdown,
+                };
+                tokio::spawn(async move {
+                    let checked = checker.run(walk_rx, files).await;
+                    let _ = walker.await;
+                    checked
+                })
+            }
+        }
+    }
+
     /// In watch mode, refreshes the run record's counts now and then.
     fn spawn_record_refresh(
         &self,
@@ -374,6 +592,7 @@ impl Run {
             loop {
                 tokio::time::sleep(RUN_RECORD_INTERVAL).await;
                 report.counts = stats.snapshot();
+                report.warnings = stats.warnings();
                 if let Err(e) = loader.save_run(&report.to_document()).await {
                     warn!(error = %e, "could not refresh the run record");
                 }
@@ -381,16 +600,17 @@ impl Run {
         }))
     }
 
-    /// Batches parsed articles and writes them; returns the error that made the run give up.
+    /// Batches items and writes them; returns the error that made the run give up.
     async fn load_all(
         &self,
-        parsed_rx: flume::Receiver<Parsed>,
+        items: flume::Receiver<Item>,
         stop: &Arc<Stop>,
         budget: Option<Duration>,
+        report: Option<Arc<ReportSink>>,
     ) -> Option<LoadError> {
         let linger = Duration::from_millis(self.load.batch_linger_ms);
         let writers = self.load.writers.max(1);
-        let (batch_tx, batch_rx) = flume::bounded::<Vec<Parsed>>(writers);
+        let (batch_tx, batch_rx) = flume::bounded::<Vec<Item>>(writers);
         let mut writer_tasks = Vec::with_capacity(writers);
         for _ in 0..writers {
             let batch_rx = batch_rx.clone();
@@ -404,6 +624,7 @@ impl Run {
                 shutdown: self.shutdown.clone(),
                 health: self.health.clone(),
                 pipelines: self.pipelines.iter().map(|p| p.name.clone()).collect(),
+                report: report.clone(),
             };
             writer_tasks.push(tokio::spawn(async move {
                 let mut last_error = None;
@@ -417,40 +638,40 @@ impl Run {
         }
         drop(batch_rx);
 
-        let mut batch: Vec<Parsed> = Vec::with_capacity(self.load.batch_size);
+        let mut batch: Vec<Item> = Vec::with_capacity(self.load.batch_size);
         let mut deadline = Instant::now() + linger;
         loop {
             let next = if batch.is_empty() {
-                parsed_rx.recv_async().await.map_err(|_| ())
+                items.recv_async().await.ok()
             } else {
                 let wait = deadline.saturating_duration_since(Instant::now());
-                match tokio::time::timeout(wait, parsed_rx.recv_async()).await {
-                    Ok(r) => r.map_err(|_| ()),
+                match tokio::time::timeout(wait, items.recv_async()).await {
+                    Ok(r) => r.ok(),
                     Err(_) => {
-                        let full = std::mem::take(&mut batch);
-                        if batch_tx.send_async(full).await.is_err() {
+                        if batch_tx
+                            .send_async(std::mem::take(&mut batch))
+                            .await
+                            .is_err()
+                        {
                             break;
                         }
                         continue;
                     }
                 }
             };
-            match next {
-                Ok(p) => {
-                    metrics::gauge!("article_etl_queue_depth", "queue" => "parsed")
-                        .set(parsed_rx.len() as f64);
-                    if batch.is_empty() {
-                        deadline = Instant::now() + linger;
-                    }
-                    batch.push(p);
-                    if batch.len() >= self.load.batch_size {
-                        let full = std::mem::take(&mut batch);
-                        if batch_tx.send_async(full).await.is_err() {
-                            break;
-                        }
-                    }
-                }
-                Err(()) => break,
+            let Some(item) = next else { break };
+            metrics::gauge!("article_etl_queue_depth", "queue" => "parsed").set(items.len() as f64);
+            if batch.is_empty() {
+                deadline = Instant::now() + linger;
+            }
+            batch.push(item);
+            if batch.len() >= self.load.batch_size
+                && batch_tx
+                    .send_async(std::mem::take(&mut batch))
+                    .await
+                    .is_err()
+            {
+                break;
             }
         }
         if !batch.is_empty() {
@@ -467,20 +688,52 @@ impl Run {
     }
 }
 
+/// Hands a claimed file to the transform stage, waiting while the queue is full; when intake
+/// stops meanwhile, the file goes back to the inbox.
+fn send_claim(
+    inboxes: &[Arc<Inbox>],
+    files: &flume::Sender<Origin>,
+    claim: Claim,
+    stats: &RunStats,
+    pipelines: &[String],
+    stopped: &dyn Fn() -> bool,
+) -> bool {
+    bump(&stats.seen);
+    metrics::counter!("article_etl_files_claimed_total", "pipeline" => pipelines[claim.pipeline].clone()).increment(1);
+    metrics::gauge!("article_etl_queue_depth", "queue" => "claims").set(files.len() as f64);
+    let mut item = Origin::Inbox(claim);
+    loop {
+        match files.send_timeout(item, Duration::from_millis(100)) {
+            Ok(()) => return true,
+            Err(flume::SendTimeoutError::Timeout(back)) => {
+                if stopped() {
+                    if let Origin::Inbox(claim) = back {
+                        release(&inboxes[claim.pipeline], &claim, stats);
+                    }
+                    return false;
+                }
+                item = back;
+            }
+            Err(flume::SendTimeoutError::Disconnected(back)) => {
+                if let Origin::Inbox(claim) = back {
+                    release(&inboxes[claim.pipeline], &claim, stats);
+                }
+                return false;
+            }
+        }
+    }
+}
+
 fn extract_once(
     inboxes: &[Arc<Inbox>],
-    claims: &flume::Sender<Claim>,
-    stats: &RunStats,
-    stop: &Stop,
-    shutdown: &Stop,
+    send: &dyn Fn(Claim) -> bool,
+    stopped: &dyn Fn() -> bool,
 ) -> std::io::Result<()> {
-    let stopped = || stop.is_set() || shutdown.is_set();
     // Files left by crashed runs first: they were taken from the inbox longest ago.
     for inbox in inboxes {
         for claim in inbox.recover()? {
             info!(pipeline = %inbox.pipeline_name, file = %claim.display_name(), "recovered a file left in processing/");
-            bump(&stats.seen);
-            if claims.send(claim).is_err() {
+            if !send(claim) {
                 return Ok(());
             }
         }
@@ -492,8 +745,7 @@ fn extract_once(
             }
             match inbox.claim(&name) {
                 Ok(Some(claim)) => {
-                    bump(&stats.seen);
-                    if claims.send(claim).is_err() {
+                    if !send(claim) {
                         return Ok(());
                     }
                 }
@@ -507,6 +759,116 @@ fn extract_once(
     Ok(())
 }
 
+/// Backfill: skips the walked files an earlier run finished (same size and mtime), one
+/// progress lookup per batch, and passes the rest on.
+struct ProgressCheck {
+    loader: Loader,
+    pipeline: String,
+    stats: Arc<RunStats>,
+    report: Arc<ReportSink>,
+    batch: usize,
+    budget: Option<Duration>,
+    stop: Arc<Stop>,
+    shutdown: Arc<Stop>,
+}
+
+impl ProgressCheck {
+    async fn run(
+        &self,
+        walked: flume::Receiver<Walked>,
+        files: flume::Sender<Origin>,
+    ) -> Result<(), String> {
+        let mut pending: Vec<ArchiveFile> = Vec::with_capacity(self.batch);
+        loop {
+            let next = if pending.is_empty() {
+                walked.recv_async().await.ok()
+            } else {
+                tokio::time::timeout(WALK_LINGER, walked.recv_async())
+                    .await
+                    .ok()
+                    .and_then(Result::ok)
+            };
+            match next {
+                Some(Walked::File(f)) => {
+                    bump(&self.stats.seen);
+                    pending.push(f);
+                    if pending.len() < self.batch {
+                        continue;
+                    }
+                }
+                Some(Walked::Unreadable { path, message }) => {
+                    bump(&self.stats.seen);
+                    bump(&self.stats.quarantined);
+                    warn!(path = %path, error = %message, "cannot read an archive entry");
+                    self.report.write(&ReportLine {
+                        path: &path,
+                        code: "io",
+                        message: &message,
+                        line: None,
+                    });
+                    continue;
+                }
+                None if pending.is_empty() => {
+                    if walked.is_disconnected() && walked.is_empty() {
+                        return Ok(());
+                    }
+                    continue;
+                }
+                None => {}
+            }
+            if self.stop.is_set() || self.shutdown.is_set() {
+                return Ok(());
+            }
+            let batch = std::mem::take(&mut pending);
+            let finished = self.lookup(&batch).await?;
+            for f in batch {
+                let id = format!("{}:{}", self.pipeline, f.key);
+                let mtime = f.mtime.map_or(-1, |t| t.timestamp_millis());
+                if finished.get(&id) == Some(&(f.size as i64, mtime)) {
+                    bump(&self.stats.skipped);
+                    continue;
+                }
+                if files.send_async(Origin::Archive(f)).await.is_err() {
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    async fn lookup(
+        &self,
+        batch: &[ArchiveFile],
+    ) -> Result<std::collections::HashMap<String, (i64, i64)>, String> {
+        let ids: Vec<String> = batch
+            .iter()
+            .map(|f| format!("{}:{}", self.pipeline, f.key))
+            .collect();
+        let mut backoff = Backoff::new(self.budget);
+        loop {
+            match self.loader.lookup_progress(&ids).await {
+                Ok(found) => return Ok(found),
+                Err(e) if e.is_transient() && !self.shutdown.is_set() => {
+                    bump(&self.stats.retries);
+                    match backoff.next_delay() {
+                        Some(delay) => {
+                            warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "progress lookup failed, retrying");
+                            tokio::time::sleep(delay).await;
+                        }
+                        None => {
+                            self.stop.trigger();
+                            return Err(format!("progress lookup: {e}"));
+                        }
+                    }
+                }
+                Err(e) => {
+                    self.stop.trigger();
+                    return Err(format!("progress lookup: {e}"));
+                }
+            }
+        }
+    }
+}
+
 struct WorkerContext {
     inboxes: Vec<Arc<Inbox>>,
     options: Arc<Vec<ParseOptions>>,
@@ -517,16 +879,18 @@ struct WorkerContext {
 }
 
 impl WorkerContext {
-    fn transform_one(&self, claim: Claim, out: &flume::Sender<Parsed>) {
-        let inbox = &self.inboxes[claim.pipeline];
+    fn transform_one(&self, origin: Origin, out: &flume::Sender<Item>) {
         if self.stop.is_set() || self.shutdown.is_set() {
-            release(inbox, &claim, &self.stats);
+            self.give_back(origin);
             return;
         }
-        let opts = &self.options[claim.pipeline];
-        let shown = claim.display_name();
+        let opts = &self.options[origin.pipeline()];
+        let shown = origin.shown();
         let result =
-            transform::read_file(&claim.path, opts.max_file_bytes).and_then(|(bytes, mtime)| {
+            transform::read_file(origin.path(), opts.max_file_bytes).and_then(|(bytes, mtime)| {
+                self.stats
+                    .bytes
+                    .fetch_add(bytes.len() as u64, Ordering::Relaxed);
                 transform::transform(
                     &transform::RawFile {
                         path: &shown,
@@ -536,14 +900,30 @@ impl WorkerContext {
                     opts,
                 )
             });
-        match result {
-            Ok(article) => {
-                if let Err(flume::SendError(p)) = out.send(Parsed { claim, article }) {
-                    // The loader is gone (it gave up): the file goes back.
-                    release(inbox, &p.claim, &self.stats);
+        bump(&self.stats.parsed);
+        if let Ok(article) = &result {
+            self.stats.count_warnings(article);
+        }
+        match (origin, result) {
+            // An inbox file that cannot be parsed needs no database: quarantine it now.
+            (Origin::Inbox(claim), Err(e)) => {
+                let inbox = &self.inboxes[claim.pipeline];
+                quarantine_parse_error(inbox, &claim, &e, &self.run_id, &self.stats);
+            }
+            (origin, result) => {
+                if let Err(flume::SendError(item)) = out.send(Item { origin, result }) {
+                    // The loader is gone (it gave up).
+                    self.give_back(item.origin);
                 }
             }
-            Err(e) => quarantine_parse_error(inbox, &claim, &e, &self.run_id, &self.stats),
+        }
+    }
+
+    fn give_back(&self, origin: Origin) {
+        match origin {
+            Origin::Inbox(claim) => release(&self.inboxes[claim.pipeline], &claim, &self.stats),
+            // Nothing to undo: the next run finds it not done.
+            Origin::Archive(_) => bump(&self.stats.failed),
         }
     }
 }
@@ -609,42 +989,75 @@ struct Writer {
     shutdown: Arc<Stop>,
     health: Arc<Health>,
     pipelines: Vec<String>,
+    report: Option<Arc<ReportSink>>,
+}
+
+/// What became of one item of a written batch.
+enum Disposal {
+    Written(Outcome),
+    Unparsed(TransformError),
 }
 
 impl Writer {
-    async fn write(&self, batch: Vec<Parsed>) -> Option<LoadError> {
+    async fn write(&self, batch: Vec<Item>) -> Option<LoadError> {
         let size = batch.len();
         let span = info_span!("batch", size, run_id = %self.run_id);
         async move {
             if self.stop.is_set() {
-                self.give_back(batch).await;
+                self.give_back(batch.into_iter().map(|i| i.origin).collect()).await;
                 return None;
             }
             let started = Instant::now();
-            let (claims, articles): (Vec<Claim>, Vec<Article>) =
-                batch.into_iter().map(|p| (p.claim, p.article)).unzip();
-            match self.write_with_retry(&articles).await {
-                Ok(outcomes) => {
-                    let latency = started.elapsed();
-                    self.health.set_db(true);
-                    metrics::histogram!("article_etl_batch_write_seconds")
-                        .record(latency.as_secs_f64());
-                    info!(size, ms = latency.as_millis() as u64, "batch written");
-                    self.dispose(claims, articles, outcomes).await;
-                    None
-                }
-                Err(e) => {
-                    error!(error = %e, "giving up on the batch; its files go back to the inbox");
-                    self.stop.trigger();
-                    let parsed = claims
-                        .into_iter()
-                        .zip(articles)
-                        .map(|(claim, article)| Parsed { claim, article })
-                        .collect();
-                    self.give_back(parsed).await;
-                    Some(e)
+            let mut origins = Vec::with_capacity(size);
+            let mut articles = Vec::with_capacity(size);
+            let mut errors: Vec<Option<TransformError>> = Vec::with_capacity(size);
+            for item in batch {
+                origins.push(item.origin);
+                match item.result {
+                    Ok(a) => {
+                        articles.push(a);
+                        errors.push(None);
+                    }
+                    Err(e) => errors.push(Some(e)),
                 }
             }
+            let outcomes = if articles.is_empty() {
+                Vec::new()
+            } else {
+                match self.write_with_retry(&articles).await {
+                    Ok(outcomes) => outcomes,
+                    Err(e) => {
+                        error!(error = %e, "giving up on the batch; its files are left for a later run");
+                        self.stop.trigger();
+                        self.give_back(origins).await;
+                        return Some(e);
+                    }
+                }
+            };
+            let latency = started.elapsed();
+            if !articles.is_empty() {
+                self.health.set_db(true);
+                metrics::histogram!("article_etl_batch_write_seconds").record(latency.as_secs_f64());
+                info!(size, ms = latency.as_millis() as u64, "batch written");
+            }
+            let mut outcomes = outcomes.into_iter();
+            let mut articles_iter = articles.into_iter();
+            let mut disposals = Vec::with_capacity(size);
+            for (origin, err) in origins.into_iter().zip(errors) {
+                match err {
+                    Some(e) => disposals.push((origin, None, Disposal::Unparsed(e))),
+                    None => {
+                        let article = articles_iter.next();
+                        let outcome = outcomes.next().unwrap_or(Outcome::Rejected {
+                            code: "db_rejected",
+                            message: "no outcome for this document".into(),
+                        });
+                        disposals.push((origin, article, Disposal::Written(outcome)));
+                    }
+                }
+            }
+            self.dispose(disposals).await;
+            None
         }
         .instrument(span)
         .await
@@ -675,63 +1088,142 @@ impl Writer {
         }
     }
 
-    async fn dispose(&self, claims: Vec<Claim>, articles: Vec<Article>, outcomes: Vec<Outcome>) {
+    async fn dispose(&self, disposals: Vec<(Origin, Option<Article>, Disposal)>) {
         let inboxes = self.inboxes.clone();
         let stats = self.stats.clone();
         let run_id = self.run_id.clone();
         let pipelines = self.pipelines.clone();
+        let report = self.report.clone();
         let now = Utc::now();
-        let work = move || {
-            for ((claim, article), outcome) in claims.iter().zip(&articles).zip(outcomes) {
-                let inbox = &inboxes[claim.pipeline];
-                let (label, counter) = match &outcome {
-                    Outcome::Inserted => ("inserted", &stats.inserted),
-                    Outcome::Updated(_) => ("updated", &stats.updated),
-                    Outcome::Unchanged => ("unchanged", &stats.unchanged),
-                    Outcome::Rejected { code, message } => {
-                        let report = QuarantineReport {
-                            file: claim.display_name(),
-                            code: (*code).to_owned(),
-                            message: message.clone(),
-                            line: None,
-                            pipeline: inbox.pipeline_name.clone(),
-                            run_id: run_id.clone(),
-                            time: now,
-                        };
-                        quarantine(inbox, claim, &report, &stats);
-                        continue;
+        let work = move || -> Vec<Document> {
+            let mut progress = Vec::new();
+            for (origin, article, disposal) in disposals {
+                let pipeline = &pipelines[origin.pipeline()];
+                let shown = origin.shown();
+                // Quarantine: the code and message, or a written outcome.
+                let (label, quarantined) = match &disposal {
+                    Disposal::Unparsed(e) => {
+                        ("quarantined", Some((e.code(), e.kind.to_string(), e.line)))
                     }
+                    Disposal::Written(Outcome::Rejected { code, message }) => {
+                        ("quarantined", Some((*code, message.clone(), None)))
+                    }
+                    Disposal::Written(Outcome::Inserted) => ("inserted", None),
+                    Disposal::Written(Outcome::Updated(_)) => ("updated", None),
+                    Disposal::Written(Outcome::Unchanged) => ("unchanged", None),
                 };
-                bump(counter);
-                let pipeline = pipelines[claim.pipeline].clone();
-                metrics::counter!("article_etl_articles_total", "pipeline" => pipeline.clone(), "outcome" => label).increment(1);
-                metrics::counter!("article_etl_files_total", "pipeline" => pipeline.clone(), "outcome" => "loaded").increment(1);
-                metrics::gauge!("article_etl_last_write_timestamp_seconds", "pipeline" => pipeline)
-                    .set(now.timestamp_millis() as f64 / 1000.0);
-                info!(
-                    pipeline = %inbox.pipeline_name,
-                    file = %claim.display_name(),
-                    outcome = label,
-                    id = %article.id,
-                    revision = match outcome { Outcome::Updated(r) => r, Outcome::Inserted => 1, _ => 0 },
-                    "file loaded"
-                );
-                if let Err(e) = inbox.finish(claim, now) {
-                    error!(pipeline = %inbox.pipeline_name, file = %claim.display_name(), error = %e, "written, but cannot move the file out of processing/; the next run will see it unchanged");
+                if quarantined.is_none() {
+                    let counter = match label {
+                        "inserted" => &stats.inserted,
+                        "updated" => &stats.updated,
+                        _ => &stats.unchanged,
+                    };
+                    bump(counter);
+                    metrics::counter!("article_etl_articles_total", "pipeline" => pipeline.clone(), "outcome" => label).increment(1);
+                    metrics::counter!("article_etl_files_total", "pipeline" => pipeline.clone(), "outcome" => "loaded").increment(1);
+                    metrics::gauge!("article_etl_last_write_timestamp_seconds", "pipeline" => pipeline.clone())
+                        .set(now.timestamp_millis() as f64 / 1000.0);
+                    info!(
+                        pipeline = %pipeline,
+                        file = %shown,
+                        outcome = label,
+                        id = article.as_ref().map(|a| a.id.as_str()).unwrap_or(""),
+                        revision = match &disposal { Disposal::Written(Outcome::Updated(r)) => *r, Disposal::Written(Outcome::Inserted) => 1, _ => 0 },
+                        "file loaded"
+                    );
+                }
+                match origin {
+                    Origin::Inbox(claim) => {
+                        let inbox = &inboxes[claim.pipeline];
+                        if let Some((code, message, line)) = quarantined {
+                            let r = QuarantineReport {
+                                file: shown,
+                                code: code.to_owned(),
+                                message,
+                                line,
+                                pipeline: inbox.pipeline_name.clone(),
+                                run_id: run_id.clone(),
+                                time: now,
+                            };
+                            quarantine(inbox, &claim, &r, &stats);
+                        } else if let Err(e) = inbox.finish(&claim, now) {
+                            error!(pipeline = %inbox.pipeline_name, file = %shown, error = %e, "written, but cannot move the file out of processing/; the next run will see it unchanged");
+                        }
+                    }
+                    Origin::Archive(file) => {
+                        if let Some((code, message, line)) = &quarantined {
+                            bump(&stats.quarantined);
+                            metrics::counter!("article_etl_files_total", "pipeline" => pipeline.clone(), "outcome" => "quarantined").increment(1);
+                            warn!(pipeline = %pipeline, file = %shown, outcome = "quarantined", code = %code, line = *line, reason = %message, "file quarantined");
+                            if let Some(report) = &report {
+                                report.write(&ReportLine {
+                                    path: &file.path.display().to_string(),
+                                    code,
+                                    message,
+                                    line: *line,
+                                });
+                            }
+                        }
+                        progress.push(doc! {
+                            "_id": format!("{pipeline}:{}", file.key),
+                            "pipeline": pipeline,
+                            "path": &file.key,
+                            "size": file.size as i64,
+                            "mtime": file.mtime.map(bson::DateTime::from_chrono),
+                            "sha256": article.as_ref().map(|a| a.source_file.sha256.clone()),
+                            "outcome": label,
+                            "code": quarantined.as_ref().map(|q| q.0),
+                            "article_id": article.as_ref().map(|a| a.id.clone()),
+                            "run_id": &run_id,
+                            "at": bson::DateTime::from_chrono(now),
+                        });
+                    }
                 }
             }
+            progress
         };
-        if let Err(e) = tokio::task::spawn_blocking(work).await {
-            error!(error = %e, "disposing of a batch's files failed");
+        let progress = match tokio::task::spawn_blocking(work).await {
+            Ok(p) => p,
+            Err(e) => {
+                error!(error = %e, "disposing of a batch's files failed");
+                return;
+            }
+        };
+        if progress.is_empty() {
+            return;
+        }
+        let mut backoff = Backoff::new(self.budget);
+        loop {
+            match self.loader.save_progress(&progress).await {
+                Ok(()) => return,
+                Err(e) if e.is_transient() && !self.shutdown.is_set() => match backoff.next_delay()
+                {
+                    Some(delay) => {
+                        bump(&self.stats.retries);
+                        tokio::time::sleep(delay).await;
+                    }
+                    None => {
+                        warn!(error = %e, "cannot save backfill progress; these files will be read again next time");
+                        return;
+                    }
+                },
+                Err(e) => {
+                    warn!(error = %e, "cannot save backfill progress; these files will be read again next time");
+                    return;
+                }
+            }
         }
     }
 
-    async fn give_back(&self, batch: Vec<Parsed>) {
+    async fn give_back(&self, origins: Vec<Origin>) {
         let inboxes = self.inboxes.clone();
         let stats = self.stats.clone();
         let _ = tokio::task::spawn_blocking(move || {
-            for p in batch {
-                release(&inboxes[p.claim.pipeline], &p.claim, &stats);
+            for origin in origins {
+                match origin {
+                    Origin::Inbox(claim) => release(&inboxes[claim.pipeline], &claim, &stats),
+                    Origin::Archive(_) => bump(&stats.failed),
+                }
             }
         })
         .await;

@@ -1,5 +1,7 @@
-//! Extract: finding and claiming input files.
+//! Extract: finding input files: claiming them from inboxes (once or watching), or walking
+//! archive trees in place.
 
+pub mod archive;
 pub mod inbox;
 pub mod watch;
 

@@ -44,16 +44,12 @@ struct Pending {
     changed_at: Instant,
 }
 
-/// Told of every claim, for the caller's statistics.
-pub trait OnClaim: Fn(&Claim) {}
-impl<F: Fn(&Claim)> OnClaim for F {}
-
 /// Runs until `stopped()`: recovers dead claims, then claims finished files as they come.
+/// `send` hands a claim on (waiting while the next stage is full); `false` ends the watch.
 pub fn watch_inboxes(
     inboxes: &[Arc<Inbox>],
     rules: &[WatchRules],
-    claims: &flume::Sender<Claim>,
-    on_claim: &dyn OnClaim,
+    send: &dyn Fn(Claim) -> bool,
     stopped: &dyn Fn() -> bool,
 ) -> std::io::Result<()> {
     let (event_tx, event_rx) = mpsc::sync_channel::<(usize, notify::Event)>(EVENT_QUEUE);
@@ -78,25 +74,6 @@ pub fn watch_inboxes(
         }
     }
     drop(event_tx);
-
-    let send = |claim: Claim| -> bool {
-        on_claim(&claim);
-        let mut item = claim;
-        loop {
-            match claims.send_timeout(item, TICK) {
-                Ok(()) => return true,
-                Err(flume::SendTimeoutError::Timeout(back)) => {
-                    if stopped() {
-                        // Not claimed for long: give it back for the next start or instance.
-                        let _ = inboxes[back.pipeline].release(&back);
-                        return false;
-                    }
-                    item = back;
-                }
-                Err(flume::SendTimeoutError::Disconnected(_)) => return false,
-            }
-        }
-    };
 
     for inbox in inboxes {
         for claim in inbox.recover()? {

@@ -30,6 +30,10 @@ use retry::is_transient_code;
 /// Collections, named once.
 pub const REVISIONS: &str = "article_revisions";
 pub const RUNS: &str = "ingest_runs";
+/// Backfill progress: one document per archive file finished, keyed `<pipeline>:<key>`.
+pub const PROGRESS: &str = "backfill_progress";
+/// Statements per `update` command when saving progress.
+const PROGRESS_CHUNK: usize = 1000;
 
 /// Wire version of MongoDB 8.0, the first with the `bulkWrite` command.
 const WIRE_VERSION_8_0: i32 = 25;
@@ -106,6 +110,7 @@ pub struct Loader {
     articles: Collection<Document>,
     revisions: Collection<Document>,
     runs: Collection<Document>,
+    progress: Collection<Document>,
     api: WriteApi,
     max_bson_bytes: usize,
     write_concern: WriteConcern,
@@ -178,6 +183,7 @@ impl Loader {
             articles: coll(collection),
             revisions: coll(REVISIONS),
             runs: coll(RUNS),
+            progress: coll(PROGRESS),
             client,
             db,
             api,
@@ -633,6 +639,64 @@ impl Loader {
             }
         }
         Ok(out)
+    }
+
+    /// What a backfill already finished among `ids` (`<pipeline>:<key>`): size and mtime (ms).
+    pub async fn lookup_progress(
+        &self,
+        ids: &[String],
+    ) -> Result<HashMap<String, (i64, i64)>, LoadError> {
+        use futures::TryStreamExt;
+        let mut cursor = self
+            .progress
+            .find(doc! { "_id": { "$in": ids } })
+            .projection(doc! { "size": 1, "mtime": 1 })
+            .await?;
+        let mut out = HashMap::with_capacity(ids.len());
+        while let Some(d) = cursor.try_next().await? {
+            let Ok(id) = d.get_str("_id") else { continue };
+            let size = d.get_i64("size").unwrap_or(-1);
+            let mtime = d
+                .get_datetime("mtime")
+                .map(|t| t.timestamp_millis())
+                .unwrap_or(-1);
+            out.insert(id.to_owned(), (size, mtime));
+        }
+        Ok(out)
+    }
+
+    /// Records finished archive files (upserts keyed by `_id`), in few commands.
+    pub async fn save_progress(&self, docs: &[Document]) -> Result<(), LoadError> {
+        for chunk in docs.chunks(PROGRESS_CHUNK) {
+            let updates: Vec<Document> = chunk
+                .iter()
+                .map(|d| {
+                    doc! {
+                        "q": { "_id": d.get("_id").cloned().unwrap_or(Bson::Null) },
+                        "u": d.clone(),
+                        "upsert": true,
+                        "multi": false,
+                    }
+                })
+                .collect();
+            let reply = self
+                .db
+                .run_command(doc! {
+                    "update": self.progress.name(),
+                    "updates": updates,
+                    "ordered": false,
+                    "writeConcern": { "w": "majority" },
+                })
+                .await?;
+            if reply.get_document("writeConcernError").is_ok()
+                || reply.get_array("writeErrors").is_ok()
+            {
+                return Err(LoadError::Transient(format!(
+                    "saving backfill progress: {reply}"
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// Writes or updates a run record (`ingest_runs`), keyed by the run id.

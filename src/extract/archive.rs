@@ -1,0 +1,201 @@
+//! Backfill's extract stage: walking archive trees in place. Nothing inside a tree is ever
+//! created, changed or moved; files are only opened for reading.
+//!
+//! The walk is parallel (the `ignore` crate's walker) and streams into a bounded channel, so
+//! the tree is never held in memory. Each file is named by a *key*: the root directory's own
+//! name and the path below it (`2004/01/02/content_1.txt` for a root `/mnt/archive/2004`), the
+//! same on every machine that mounts the archive somewhere else, which is what `--shard K/N`
+//! hashes and what resume progress is keyed by.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use ignore::{WalkBuilder, WalkState};
+use sha2::{Digest, Sha256};
+
+use crate::settings::FileFilter;
+
+/// A file of an archive tree, as found by the walk.
+#[derive(Debug, Clone)]
+pub struct ArchiveFile {
+    pub path: PathBuf,
+    /// `<root name>/<path below the root>`, `/`-separated.
+    pub key: String,
+    pub size: u64,
+    pub mtime: Option<DateTime<Utc>>,
+}
+
+/// What the walk yields: files, and the entries it could not read.
+#[derive(Debug)]
+pub enum Walked {
+    File(ArchiveFile),
+    Unreadable { path: String, message: String },
+}
+
+/// `--shard K/N`: this machine takes the files whose key hashes to K modulo N.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub k: u64,
+    pub n: u64,
+}
+
+impl FromStr for Shard {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (k, n) = s
+            .split_once('/')
+            .ok_or_else(|| format!("{s:?}: expected K/N, e.g. 0/4"))?;
+        let k: u64 = k
+            .trim()
+            .parse()
+            .map_err(|_| format!("{s:?}: K is not a number"))?;
+        let n: u64 = n
+            .trim()
+            .parse()
+            .map_err(|_| format!("{s:?}: N is not a number"))?;
+        if n == 0 || k >= n {
+            return Err(format!("{s:?}: need 0 <= K < N"));
+        }
+        Ok(Shard { k, n })
+    }
+}
+
+impl Shard {
+    /// A stable hash (the first 8 bytes of SHA-256 of the key), the same on every machine and
+    /// every build, unlike the standard library's hasher.
+    pub fn owns(&self, key: &str) -> bool {
+        let digest = Sha256::digest(key.as_bytes());
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&digest[..8]);
+        u64::from_be_bytes(first) % self.n == self.k
+    }
+}
+
+/// The key of `path` under `root`.
+pub fn key_of(root: &Path, path: &Path) -> String {
+    let name = root
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "archive".to_owned());
+    let rel = path.strip_prefix(root).unwrap_or(path);
+    let mut key = name;
+    for part in rel.components() {
+        key.push('/');
+        key.push_str(&part.as_os_str().to_string_lossy());
+    }
+    key
+}
+
+/// Walks `roots` in parallel, sending every accepted regular file this shard owns. Returns
+/// when the walk is done, `stopped()` says so, or the receiver is gone.
+pub fn walk(
+    roots: &[PathBuf],
+    filter: &FileFilter,
+    shard: Option<Shard>,
+    out: &flume::Sender<Walked>,
+    stopped: &(dyn Fn() -> bool + Sync),
+) {
+    let Some(first) = roots.first() else { return };
+    let mut builder = WalkBuilder::new(first);
+    for root in &roots[1..] {
+        builder.add(root);
+    }
+    builder
+        .standard_filters(false)
+        .hidden(false)
+        .follow_links(false)
+        .threads(
+            std::thread::available_parallelism()
+                .map_or(2, |n| n.get())
+                .min(8),
+        );
+    builder.build_parallel().run(|| {
+        Box::new(move |entry| {
+            if stopped() {
+                return WalkState::Quit;
+            }
+            let entry = match entry {
+                Ok(e) => e,
+                Err(err) => {
+                    let walked = Walked::Unreadable {
+                        path: error_path(&err).unwrap_or_default(),
+                        message: err.to_string(),
+                    };
+                    return if out.send(walked).is_ok() {
+                        WalkState::Continue
+                    } else {
+                        WalkState::Quit
+                    };
+                }
+            };
+            // Symlinks are never followed, out of the tree or within it; only regular files.
+            let is_file = entry.file_type().is_some_and(|t| t.is_file());
+            if !is_file || !filter.accepts(entry.file_name()) {
+                return WalkState::Continue;
+            }
+            let path = entry.path();
+            let root = roots.iter().find(|r| path.starts_with(r)).unwrap_or(first);
+            let key = key_of(root, path);
+            if shard.is_some_and(|s| !s.owns(&key)) {
+                return WalkState::Continue;
+            }
+            let walked = match entry.metadata() {
+                Ok(meta) => Walked::File(ArchiveFile {
+                    path: path.to_path_buf(),
+                    key,
+                    size: meta.len(),
+                    mtime: meta.modified().ok().map(DateTime::<Utc>::from),
+                }),
+                Err(err) => Walked::Unreadable {
+                    path: path.display().to_string(),
+                    message: err.to_string(),
+                },
+            };
+            if out.send(walked).is_ok() {
+                WalkState::Continue
+            } else {
+                WalkState::Quit
+            }
+        })
+    });
+}
+
+fn error_path(err: &ignore::Error) -> Option<String> {
+    match err {
+        ignore::Error::WithPath { path, .. } => Some(path.display().to_string()),
+        ignore::Error::WithDepth { err, .. } | ignore::Error::WithLineNumber { err, .. } => {
+            error_path(err)
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_split_without_overlap() {
+        let shards: Vec<Shard> = (0..3).map(|k| Shard { k, n: 3 }).collect();
+        for i in 0..1000 {
+            let key = format!("2004/01/{i}.txt");
+            assert_eq!(shards.iter().filter(|s| s.owns(&key)).count(), 1);
+        }
+        assert_eq!("1/4".parse::<Shard>(), Ok(Shard { k: 1, n: 4 }));
+        assert!("4/4".parse::<Shard>().is_err());
+        assert!("x".parse::<Shard>().is_err());
+    }
+
+    #[test]
+    fn keys_start_at_the_root_name() {
+        assert_eq!(
+            key_of(
+                Path::new("/mnt/archive/2004"),
+                Path::new("/mnt/archive/2004/01/02/a.txt")
+            ),
+            "2004/01/02/a.txt"
+        );
+    }
+}
