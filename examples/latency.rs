@@ -23,7 +23,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let count: u64 = count.parse()?;
     let client = mongodb::Client::with_uri_str(uri).await?;
     let articles = client.database(database).collection::<Document>("articles");
-    let staging = inbox.parent().ok_or("the inbox has no parent")?.join("staging");
+    let staging = inbox
+        .parent()
+        .ok_or("the inbox has no parent")?
+        .join("staging");
     std::fs::create_dir_all(&staging)?;
 
     let mut samples = Vec::with_capacity(count as usize);

@@ -1,6 +1,7 @@
 //! The database commands of the binary: `run`, `status`, `show`. Thin: settings in, library
 //! calls, a summary and an exit code out.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,9 +10,12 @@ use bson::{doc, Bson, Document};
 use clap::Args;
 use futures::TryStreamExt;
 
+use article_etl::extract::archive::Shard;
 use article_etl::extract::Inbox;
 use article_etl::load::Loader;
-use article_etl::pipeline::{new_run_id, Health, Mode, Run, RunReport, RunStats, RunStatus, Stop};
+use article_etl::pipeline::{
+    new_run_id, BackfillPlan, Health, Mode, ReportSink, Run, RunReport, RunStats, RunStatus, Stop,
+};
 use article_etl::redact::redact_text;
 use article_etl::settings::Settings;
 
@@ -180,6 +184,197 @@ fn start(
             RunStatus::Ok | RunStatus::Interrupted => exit::OK,
             RunStatus::Incomplete | RunStatus::Running => exit::FILES_FAILED,
         })
+    })
+}
+
+#[derive(Args, Debug)]
+pub struct BackfillArgs {
+    /// The pipeline whose rules and source key apply (may be left out when only one is configured).
+    #[arg(long)]
+    pipeline: Option<String>,
+    /// Take only the files whose path hashes to K of N (N machines, no overlap): `--shard 0/4`.
+    #[arg(long, value_name = "K/N")]
+    shard: Option<Shard>,
+    /// Parse and report everything without writing to MongoDB.
+    #[arg(long)]
+    dry_run: bool,
+    /// Where to write the quarantine report (JSON lines); default: under the pipeline's work dir.
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
+    /// Archive trees, read in place and never modified.
+    #[arg(required = true, value_name = "DIR")]
+    dirs: Vec<PathBuf>,
+}
+
+pub fn backfill(settings: &Settings, args: BackfillArgs, json: bool) -> anyhow::Result<u8> {
+    let names: Vec<String> = args.pipeline.iter().cloned().collect();
+    let pipeline = settings
+        .select_pipelines(&names, true)?
+        .into_iter()
+        .next()
+        .context("no pipeline selected")?;
+    for dir in &args.dirs {
+        if !dir.is_dir() {
+            return Err(Exit(
+                exit::CANNOT_START,
+                format!("{} is not a directory", dir.display()),
+            )
+            .into());
+        }
+    }
+    let run_id = new_run_id();
+    let report_path = args
+        .report
+        .clone()
+        .unwrap_or_else(|| article_etl::backfill::default_report_path(&pipeline, &run_id));
+    if article_etl::backfill::inside_any(&report_path, &args.dirs) {
+        return Err(Exit(
+            exit::USAGE,
+            format!(
+                "--report {} is inside a tree being backfilled; backfill never writes there",
+                report_path.display()
+            ),
+        )
+        .into());
+    }
+    let report = Arc::new(ReportSink::create(&report_path).map_err(|e| {
+        Exit(
+            exit::CANNOT_START,
+            format!("cannot create the report {}: {e}", report_path.display()),
+        )
+    })?);
+    let stats = Arc::new(RunStats::default());
+    let rt = runtime()?;
+    rt.block_on(async {
+        let shutdown = Arc::new(Stop::default());
+        spawn_signal_handler(shutdown.clone());
+        let progress = spawn_progress(stats.clone(), shutdown.clone());
+        if args.dry_run {
+            let (p, dirs, shard, r, s, sd) = (pipeline.clone(), args.dirs.clone(), args.shard, report.clone(), stats.clone(), shutdown.clone());
+            let started = chrono::Utc::now();
+            tokio::task::spawn_blocking(move || {
+                article_etl::backfill::dry_run(&p, &dirs, shard, &r, &s, &|| sd.is_set());
+            })
+            .await?;
+            progress.abort();
+            let c = stats.snapshot();
+            let summary = serde_json::json!({
+                "mode": "backfill --dry-run",
+                "pipeline": pipeline.name,
+                "started_at": started,
+                "files": c.seen,
+                "parsed": c.parsed,
+                "ok": c.parsed.saturating_sub(c.quarantined),
+                "quarantined": c.quarantined,
+                "bytes": c.bytes,
+                "warnings": stats.warnings(),
+                "report_file": report_path.display().to_string(),
+                "interrupted": shutdown.is_set(),
+            });
+            if json {
+                println!("{summary}");
+            } else {
+                println!(
+                    "dry run of pipeline {}: {} files, {} would load, {} would be quarantined (report: {})",
+                    pipeline.name,
+                    c.seen,
+                    c.parsed.saturating_sub(c.quarantined),
+                    c.quarantined,
+                    report_path.display()
+                );
+                for (code, n) in stats.warnings() {
+                    println!("  warning {code:<24} {n}");
+                }
+            }
+            return Ok(exit::OK);
+        }
+        let loader = connect(settings).await?;
+        loader
+            .ensure_indexes()
+            .await
+            .map_err(|e| Exit(exit::CANNOT_START, format!("cannot create the indexes: {e}")))?;
+        let run = Run {
+            loader,
+            pipelines: vec![pipeline],
+            inboxes: Vec::new(),
+            load: settings.load.clone(),
+            run_id,
+            mode: "backfill".into(),
+            stats: stats.clone(),
+            shutdown,
+            health: Arc::new(Health::default()),
+        };
+        let plan = BackfillPlan {
+            roots: args.dirs.clone(),
+            shard: args.shard,
+            report,
+        };
+        let report = run.execute(Mode::Backfill(plan)).await;
+        progress.abort();
+        print_report(&report, json)?;
+        Ok(match report.status {
+            RunStatus::Ok | RunStatus::Interrupted => exit::OK,
+            RunStatus::Incomplete | RunStatus::Running => exit::FILES_FAILED,
+        })
+    })
+}
+
+/// Progress of a backfill: a bar on a terminal, a log line every few seconds otherwise.
+fn spawn_progress(stats: Arc<RunStats>, shutdown: Arc<Stop>) -> tokio::task::JoinHandle<()> {
+    use std::io::IsTerminal;
+    use std::sync::atomic::Ordering;
+    let tty = std::io::stderr().is_terminal();
+    tokio::spawn(async move {
+        let started = std::time::Instant::now();
+        let bar = tty.then(|| {
+            let bar = indicatif::ProgressBar::new(0);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} files  {msg}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            bar
+        });
+        let mut last_log = std::time::Instant::now();
+        loop {
+            tokio::time::sleep(Duration::from_millis(if tty { 200 } else { 1000 })).await;
+            let c = stats.snapshot();
+            let secs = started.elapsed().as_secs_f64().max(0.001);
+            let articles = c.inserted + c.updated + c.unchanged;
+            let rate = articles as f64 / secs;
+            let mb_s = c.bytes as f64 / secs / 1_048_576.0;
+            let walk_done = stats.walk_done.load(Ordering::Relaxed);
+            let eta = if walk_done && c.done() > 0 {
+                let left = c.seen.saturating_sub(c.done()) as f64;
+                let per_file = secs / c.done() as f64;
+                format!("  eta {:.0} s", left * per_file)
+            } else {
+                "  (still walking)".to_owned()
+            };
+            let msg = format!(
+                "{rate:.0} articles/s  {mb_s:.1} MB/s  inserted {} updated {} unchanged {} skipped {} quarantined {} failed {}{eta}",
+                c.inserted, c.updated, c.unchanged, c.skipped, c.quarantined, c.failed
+            );
+            match &bar {
+                Some(bar) => {
+                    bar.set_length(c.seen);
+                    bar.set_position(c.done());
+                    bar.set_message(msg);
+                }
+                None if last_log.elapsed() >= Duration::from_secs(5) => {
+                    last_log = std::time::Instant::now();
+                    tracing::info!(
+                        files_found = c.seen,
+                        files_done = c.done(),
+                        walk_done,
+                        "{msg}"
+                    );
+                }
+                None => {}
+            }
+            if shutdown.is_set() && bar.is_some() {
+                // Keep drawing while the batches in flight finish.
+            }
+        }
     })
 }
 

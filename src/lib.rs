@@ -9,10 +9,12 @@
 //! - [`validate`]: walking files and trees to report on what they would become.
 //! - [`extract`]: the inbox claim protocol.
 //! - [`load`]: the MongoDB sink: indexes, batched conditional upserts, revisions, retries.
+//! - [`backfill`]: the dry run and report placement of `backfill`.
 //! - [`pipeline`]: the stages wired by bounded channels, run records.
 //! - [`service`]: the daemon's `/healthz`, `/readyz` and `/metrics`.
 //! - [`redact`]: keeping the password out of everything printed or stored.
 
+pub mod backfill;
 pub mod document;
 pub mod extract;
 pub mod load;

@@ -77,6 +77,8 @@ enum Command {
     Run(commands::RunArgs),
     /// Watch the inboxes without end and serve /healthz, /readyz and /metrics.
     Daemon(commands::DaemonArgs),
+    /// Load archive trees in place: resumable, with a progress bar, shardable across machines.
+    Backfill(commands::BackfillArgs),
     /// Recent ingest runs and collection counts from MongoDB.
     Status(commands::StatusArgs),
     /// Print one stored article (by `_id`, e.g. laibin-daily:156059) as JSON.
@@ -137,6 +139,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Validate(args) => validate_cmd(&settings, args, format),
         Command::Run(args) => commands::run(&settings, args, format == LogFormat::Json),
         Command::Daemon(args) => commands::daemon(&settings, args, format == LogFormat::Json),
+        Command::Backfill(args) => commands::backfill(&settings, args, format == LogFormat::Json),
         Command::Status(args) => commands::status(&settings, args, format == LogFormat::Json),
         Command::Show(args) => commands::show(&settings, args),
     }

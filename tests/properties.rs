@@ -280,20 +280,33 @@ fn normalized_lines(text: &str) -> Vec<String> {
 // ---------------------------------------------------------------------------------------------
 // Strategies
 
-/// Characters that matter to the parser or to normalization.
-const PALETTE: &[char] = &[
-    // CJK and Chinese punctuation that NFKC keeps.
+/// CJK and the Chinese punctuation that NFKC keeps.
+const CJK: &[char] = &[
     '城', '东', '区', '蔬', '菜', '报', '记', '者', '摄', '第', '版', '年', '月', '日', '。', '、',
-    '“', '”', '《', '》', '【', '】', '—', '·', // full-width forms NFKC folds
+    '“', '”', '《', '》', '【', '】', '—', '·',
+];
+/// Full-width forms that NFKC folds to ASCII, and the ellipsis it spells out.
+const FULL_WIDTH: &[char] = &[
     '，', '：', '；', '！', '？', '（', '）', '０', '９', 'Ａ', '／', '＞', '－', '…',
-    // spaces and invisible characters
+];
+/// Spaces, invisible characters, line breaks and controls.
+const SPACES: &[char] = &[
     ' ', '\u{3000}', '\u{00A0}', '\t', '\u{200B}', '\u{200C}', '\u{200D}', '\u{2060}', '\u{FEFF}',
-    '\u{00AD}', // line breaks and controls
-    '\n', '\r', '\u{0085}', '\u{2028}', '\u{0007}', '\u{007F}', // byline markers, ASCII
+    '\u{00AD}', '\n', '\r', '\u{0085}', '\u{2028}', '\u{0007}', '\u{007F}',
+];
+/// Byline markers and ASCII the trailer grammar uses.
+const MARKS: &[char] = &[
     '□', '■', '◎', '(', ')', ':', '-', '>', '/', '1', '2', 'a', 'Z',
-    // combining marks and what they combine with
+];
+/// Combining marks and what they combine with.
+const COMBINING: &[char] = &[
     'e', 'か', 'は', '\u{0301}', '\u{0308}', '\u{3099}', '\u{309A}', 'ᄀ', 'ᅡ',
 ];
+
+/// Characters that matter to the parser or to normalization.
+fn palette() -> Vec<char> {
+    [CJK, FULL_WIDTH, SPACES, MARKS, COMBINING].concat()
+}
 
 /// Pieces of article syntax, so random text reaches the trailer, header and body parsers.
 const TOKENS: &[&str] = &[
@@ -327,7 +340,7 @@ const TOKENS: &[&str] = &[
 fn messy_string(max_len: usize) -> impl Strategy<Value = String> {
     prop::collection::vec(
         prop_oneof![
-            6 => select(PALETTE).prop_map(String::from),
+            6 => select(palette()).prop_map(String::from),
             1 => select(TOKENS).prop_map(String::from),
             1 => any::<char>().prop_map(String::from),
         ],
@@ -391,7 +404,7 @@ fn edit() -> impl Strategy<Value = Edit> {
         (any::<Index>(), any::<Index>()).prop_map(|(i, j)| Edit::Swap(i, j)),
         (any::<Index>(), any::<Index>(), messy_string(6))
             .prop_map(|(i, k, s)| Edit::InsertChars(i, k, s)),
-        (any::<Index>(), any::<Index>(), select(PALETTE))
+        (any::<Index>(), any::<Index>(), select(palette()))
             .prop_map(|(i, k, c)| Edit::Replace(i, k, c)),
     ]
 }
