@@ -343,6 +343,13 @@ fn messy_string(max_len: usize) -> impl Strategy<Value = String> {
             6 => select(palette()).prop_map(String::from),
             1 => select(TOKENS).prop_map(String::from),
             1 => any::<char>().prop_map(String::from),
+            // A character, something normalization removes, and a combining mark.
+            1 => (
+                select(COMBINING),
+                select(vec!['\u{200B}', '\u{FEFF}', '\u{2060}', '\u{0007}', ' ']),
+                select(COMBINING),
+            )
+                .prop_map(|(a, b, c)| [a, b, c].iter().collect()),
         ],
         0..max_len,
     )
@@ -739,6 +746,7 @@ fn regression_invisible_between_base_and_combining_mark() {
         "Ａ\u{200B}\u{0301}",
         "e\u{0007}\u{0301}",
         "u\u{FEFF}\u{0308}ber",
+        "ᄀ\u{200B}ᅡ",
     ] {
         let once = normalize_line(input);
         assert_eq!(

@@ -40,6 +40,8 @@ const WIRE_VERSION_8_0: i32 = 25;
 /// How often one batch may lose races before its losers are given up on (another loader
 /// keeps changing the same ids): far beyond any real contention.
 const MAX_CONFLICT_ROUNDS: usize = 16;
+/// How often the driver checks the server, unless the URI says (`heartbeatFrequencyMS`).
+const HEARTBEAT: Duration = Duration::from_secs(1);
 /// Upper bound for one `update` command's statements, in bytes, well under the 48 MB message.
 const UPDATE_COMMAND_BYTES: usize = 8 * 1024 * 1024;
 
@@ -153,6 +155,12 @@ impl Loader {
         }
         if options.connect_timeout.is_none() {
             options.connect_timeout = Some(server_selection_timeout);
+        }
+        // After an error such as "shutting down" or "not primary" the driver waits for its
+        // next heartbeat before using the server again; the default 10 s would eat most of a
+        // retry budget. A `hello` a second is a negligible load.
+        if options.heartbeat_freq.is_none() {
+            options.heartbeat_freq = Some(HEARTBEAT);
         }
         options
             .app_name

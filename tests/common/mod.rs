@@ -68,14 +68,21 @@ pub struct PrivateServer {
 
 impl PrivateServer {
     pub fn start(storage: &Path) -> PrivateServer {
+        PrivateServer::start_with(storage, &[])
+    }
+
+    /// With extra server flags (`--enable-test-commands`, `--auth`, TLS files…).
+    pub fn start_with(storage: &Path, flags: &[&str]) -> PrivateServer {
         let port = free_port();
-        let uri = start_testdb(&[
+        let port_s = port.to_string();
+        let mut args = vec![
             "--port",
-            &port.to_string(),
+            &port_s,
             "--storage",
             storage.to_str().expect("utf-8 temp path"),
-        ])
-        .expect("cannot start a private SecantusDB");
+        ];
+        args.extend_from_slice(flags);
+        let uri = start_testdb(&args).expect("cannot start a private SecantusDB");
         PrivateServer {
             port,
             storage: storage.to_path_buf(),

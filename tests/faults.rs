@@ -1,0 +1,117 @@
+//! Database faults injected with `configureFailPoint` (`failCommand`): dropped connections,
+//! retryable error codes and write-concern errors during loads. Nothing is lost, and the
+//! retries show in the run record and in `/metrics`.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use mongodb::bson::{doc, Document};
+
+async fn admin(uri: &str) -> mongodb::Database {
+    mongodb::Client::with_uri_str(uri)
+        .await
+        .unwrap()
+        .database("admin")
+}
+
+/// Makes the next `times` write commands (and reads, when `reads`) fail as `data` says.
+async fn fail_next(uri: &str, times: i32, data: Document) {
+    admin(uri)
+        .await
+        .run_command(doc! {
+            "configureFailPoint": "failCommand",
+            "mode": { "times": times },
+            "data": data,
+        })
+        .await
+        .expect("configureFailPoint (the server needs --enable-test-commands)");
+}
+
+const WRITES: [&str; 3] = ["bulkWrite", "insert", "update"];
+
+#[tokio::test(flavor = "multi_thread")]
+async fn injected_faults_are_retried_and_lose_nothing() {
+    let storage = tempfile::tempdir().unwrap();
+    let server = PrivateServer::start_with(storage.path(), &["--enable-test-commands"]);
+    for api in ["bulk-write", "legacy"] {
+        let ws = Workspace::with(
+            "faults",
+            Options {
+                uri: Some(server.uri.clone()),
+                write_api: api,
+                batch_size: 25,
+                ..Options::default()
+            },
+        );
+        let faults = [
+            doc! { "failCommands": WRITES.to_vec(), "closeConnection": true },
+            doc! { "failCommands": WRITES.to_vec(), "errorCode": 91, "errorLabels": ["RetryableWriteError"] },
+            doc! { "failCommands": WRITES.to_vec(), "errorCode": 189 },
+            doc! { "failCommands": ["find"], "closeConnection": true },
+            doc! { "failCommands": WRITES.to_vec(), "writeConcernError": { "code": 64, "errmsg": "waiting for replication timed out" } },
+        ];
+        let mut total = 0;
+        for (round, data) in faults.into_iter().enumerate() {
+            let first = 60_000 + 1000 * round as u64;
+            fill_inbox(&ws, first, 100);
+            total += 100;
+            // More failures than the driver's own single retry absorbs (the run record
+            // takes some of them too).
+            fail_next(&server.uri, 6, data.clone()).await;
+            ws.cmd().args(["-q", "run", "--once"]).assert().success();
+            let run = ws.last_run().await;
+            assert!(
+                count(&run, "retries") >= 1,
+                "{api} round {round} {data}: no retry recorded"
+            );
+            assert_eq!(
+                count(&run, "inserted") + count(&run, "unchanged"),
+                100,
+                "{api} round {round}: {run}"
+            );
+            assert_eq!(ws.articles().await.len(), total, "{api} round {round}");
+            assert!(ws.files("inbox").is_empty() && ws.files("processing").is_empty());
+        }
+        for d in ws.articles().await {
+            assert_eq!(d.get_i32("revision").unwrap(), 1);
+        }
+        ws.cleanup().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_daemon_shows_retries_in_metrics() {
+    let storage = tempfile::tempdir().unwrap();
+    let server = PrivateServer::start_with(storage.path(), &["--enable-test-commands"]);
+    let ws = Workspace::with(
+        "faults_daemon",
+        Options {
+            uri: Some(server.uri.clone()),
+            ..Options::default()
+        },
+    );
+    let mut daemon = ws.start_daemon();
+    fail_next(
+        &server.uri,
+        4,
+        doc! { "failCommands": WRITES.to_vec(), "closeConnection": true },
+    )
+    .await;
+    fill_inbox(&ws, 70_000, 50);
+    assert!(
+        wait_for(Duration::from_secs(60), || ws.files("done").len() == 50),
+        "{}",
+        ws.daemon_log()
+    );
+    assert!(ws.metric("article_etl_retries_total", &[]) >= 1.0);
+    assert_eq!(
+        ws.metric("article_etl_articles_total", &[("outcome", "inserted")]),
+        50.0
+    );
+    signal(&daemon, libc::SIGTERM);
+    assert_eq!(wait_exit(&mut daemon, Duration::from_secs(30)), Some(0));
+    assert_eq!(ws.articles().await.len(), 50);
+    ws.cleanup().await;
+}
