@@ -134,6 +134,17 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         LogFormat::Pretty
     });
     init_logging(&settings, format, cli.verbose, cli.quiet);
+    for warning in &settings.warnings {
+        tracing::warn!("{warning}");
+    }
+    // A diagnostic for the promise that a panic never prints the password: the panic
+    // message carries the configured URI, and the hook must mask it.
+    if std::env::var_os("ARTICLE_ETL_TEST_PANIC").is_some() {
+        panic!(
+            "test panic requested; configured URI is {}",
+            settings.mongodb.uri
+        );
+    }
     match cli.command {
         Command::Inspect(args) => inspect(&settings, args),
         Command::Validate(args) => validate_cmd(&settings, args, format),

@@ -743,6 +743,11 @@ fn extract_once(
             if stopped() {
                 return Ok(());
             }
+            // Still being written in place: left for the next run.
+            if watch::open_for_writing(&inbox.inbox.join(&name)) {
+                info!(pipeline = %inbox.pipeline_name, file = %name.to_string_lossy(), "skipped: open for writing");
+                continue;
+            }
             match inbox.claim(&name) {
                 Ok(Some(claim)) => {
                     if !send(claim) {

@@ -77,6 +77,9 @@ pub struct Settings {
     /// The file these settings came from, when one was read.
     #[serde(skip)]
     pub file: Option<PathBuf>,
+    /// Problems worth a warning once logging is up (e.g. a password in a file others can read).
+    #[serde(skip)]
+    pub warnings: Vec<String>,
 }
 
 #[derive(Clone, Deserialize)]
@@ -291,6 +294,11 @@ impl Settings {
             .map(Path::to_path_buf)
             .unwrap_or_default();
         settings.pipelines_dir = resolve(&base, &settings.pipelines_dir);
+        if let Some(f) = &chosen {
+            if let Some(w) = exposed_password_warning(f) {
+                settings.warnings.push(w);
+            }
+        }
         settings.file = chosen;
         settings.validate(Path::new(&shown))?;
         Ok(settings)
@@ -622,6 +630,27 @@ impl FileFilter {
         let name = Path::new(file_name);
         self.include.is_match(name) && !self.exclude.is_match(name)
     }
+}
+
+/// A settings file that others may read must not hold a MongoDB password.
+fn exposed_password_warning(file: &Path) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(file).ok()?.permissions().mode();
+    if mode & 0o044 == 0 {
+        return None;
+    }
+    let text = std::fs::read_to_string(file).ok()?;
+    let holds_password = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .any(|l| crate::redact::redact_uri(l) != l);
+    holds_password.then(|| {
+        format!(
+            "{} holds a MongoDB password and is readable by group or others (mode {:o}): `chmod 600` it, or put the URI in ARTICLE_ETL__MONGODB__URI",
+            file.display(),
+            mode & 0o777
+        )
+    })
 }
 
 fn resolve(base: &Path, p: &Path) -> PathBuf {

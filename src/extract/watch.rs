@@ -263,7 +263,7 @@ fn next_occurrence(schedule: Option<&croner::Cron>) -> Option<chrono::DateTime<c
 /// Is any process holding the file open for writing? Linux refuses a read lease on such a
 /// file (EAGAIN). Where leases are unavailable (no CAP_LEASE and not the owner, network
 /// filesystems, leases disabled) the answer is "not known", taken as no.
-fn open_for_writing(path: &Path) -> bool {
+pub fn open_for_writing(path: &Path) -> bool {
     let Ok(file) = std::fs::File::open(path) else {
         return false;
     };
