@@ -146,6 +146,7 @@ fn start(
         } else {
             Mode::Watch(pipelines.iter().map(|p| p.watch.clone()).collect())
         };
+        let shutdown_loader = loader.clone();
         let run = Run {
             loader,
             pipelines,
@@ -179,6 +180,7 @@ fn start(
         for b in background {
             b.abort();
         }
+        shutdown_loader.shutdown().await;
         print_report(&report, json)?;
         Ok(match report.status {
             RunStatus::Ok | RunStatus::Interrupted => exit::OK,
@@ -293,6 +295,7 @@ pub fn backfill(settings: &Settings, args: BackfillArgs, json: bool) -> anyhow::
             .ensure_indexes()
             .await
             .map_err(|e| Exit(exit::CANNOT_START, format!("cannot create the indexes: {e}")))?;
+        let shutdown_loader = loader.clone();
         let run = Run {
             loader,
             pipelines: vec![pipeline],
@@ -311,6 +314,7 @@ pub fn backfill(settings: &Settings, args: BackfillArgs, json: bool) -> anyhow::
         };
         let report = run.execute(Mode::Backfill(plan)).await;
         progress.abort();
+        shutdown_loader.shutdown().await;
         print_report(&report, json)?;
         Ok(match report.status {
             RunStatus::Ok | RunStatus::Interrupted => exit::OK,
@@ -466,6 +470,7 @@ pub fn status(settings: &Settings, args: StatusArgs, json: bool) -> anyhow::Resu
                 "runs": runs.into_iter().map(|d| plain_json(Bson::Document(d))).collect::<Vec<_>>(),
             });
             println!("{value}");
+            loader.shutdown().await;
             return Ok(exit::OK);
         }
         println!("articles: {articles}   article_revisions: {revisions}");
@@ -486,6 +491,7 @@ pub fn status(settings: &Settings, args: StatusArgs, json: bool) -> anyhow::Resu
                 n("failed"),
             );
         }
+        loader.shutdown().await;
         Ok(exit::OK)
     })
 }
@@ -493,7 +499,9 @@ pub fn status(settings: &Settings, args: StatusArgs, json: bool) -> anyhow::Resu
 pub fn show(settings: &Settings, args: ShowArgs) -> anyhow::Result<u8> {
     runtime()?.block_on(async {
         let loader = connect(settings).await?;
-        match loader.articles().find_one(doc! { "_id": &args.id }).await? {
+        let found = loader.articles().find_one(doc! { "_id": &args.id }).await?;
+        loader.shutdown().await;
+        match found {
             Some(d) => {
                 println!(
                     "{}",

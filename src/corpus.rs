@@ -970,6 +970,12 @@ fn quantity(rng: &mut fastrand::Rng) -> String {
         2 => rng.u32(200..5000),
         _ => rng.u32(1..100) * 100,
     };
+    // `余` (more than) goes with round numbers.
+    let n = if unit.starts_with('余') {
+        (n / 10).max(1) * 10
+    } else {
+        n
+    };
     format!("{n}{unit}")
 }
 

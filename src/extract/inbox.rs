@@ -28,6 +28,12 @@ use serde::Serialize;
 use crate::settings::{AfterLoad, FileFilter, Pipeline};
 
 const OWNER_ID_LEN: usize = 16;
+/// The longest file name Linux filesystems take, in bytes.
+const NAME_MAX: usize = 255;
+/// Room for `.N` when a name is taken in `done/` or `quarantine/`.
+const MOVE_SUFFIX: usize = 8;
+/// Room for `.error.json` and its temporary `.tmp-<pid>`.
+const REPORT_SUFFIX: usize = 32;
 const OWNER_SEP: &[u8] = b"__";
 
 /// This process's identity in `processing/`, and the lock that proves it is alive.
@@ -270,14 +276,18 @@ impl Inbox {
             AfterLoad::Archive => {
                 let dir = self.done.join(when.format("%Y/%m/%d").to_string());
                 fs::create_dir_all(&dir)?;
-                move_no_replace(&claim.path, &dir, &claim.name)
+                move_no_replace(&claim.path, &dir, &fit_name(&claim.name, MOVE_SUFFIX))
             }
         }
     }
 
     /// Moves the file to `quarantine/` and writes its report beside it.
     pub fn quarantine(&self, claim: &Claim, report: &QuarantineReport) -> io::Result<PathBuf> {
-        let target = move_no_replace(&claim.path, &self.quarantine, &claim.name)?;
+        let target = move_no_replace(
+            &claim.path,
+            &self.quarantine,
+            &fit_name(&claim.name, MOVE_SUFFIX + REPORT_SUFFIX),
+        )?;
         let mut report_name = target.file_name().unwrap_or_default().to_owned();
         report_name.push(".error.json");
         let report_path = self.quarantine.join(report_name);
@@ -306,9 +316,36 @@ impl Inbox {
     fn claim_name(&self, name: &OsStr) -> OsString {
         let mut s = OsString::from(&self.owner.id);
         s.push(OsStr::from_bytes(OWNER_SEP));
-        s.push(name);
+        s.push(fit_name(name, OWNER_ID_LEN + OWNER_SEP.len()));
         s
     }
+}
+
+/// `name`, shortened when it would not fit in a file name with `reserve` bytes added: the head
+/// of the name, `~`, 16 hex digits of its SHA-256, and its extension. Names near the 255-byte
+/// limit would otherwise be impossible to claim, archive or quarantine.
+pub fn fit_name(name: &OsStr, reserve: usize) -> OsString {
+    use sha2::{Digest, Sha256};
+    let b = name.as_bytes();
+    let limit = NAME_MAX.saturating_sub(reserve);
+    if b.len() <= limit {
+        return name.to_owned();
+    }
+    let ext = match b.iter().rposition(|&c| c == b'.') {
+        Some(dot) if b.len() - dot <= 16 => &b[dot..],
+        _ => &b[b.len()..],
+    };
+    let hash = hex::encode(&Sha256::digest(b)[..8]);
+    let mut keep = limit.saturating_sub(1 + hash.len() + ext.len());
+    // Cut on a character boundary when the name is UTF-8.
+    while keep > 0 && std::str::from_utf8(&b[..keep]).is_err() && std::str::from_utf8(b).is_ok() {
+        keep -= 1;
+    }
+    let mut out = b[..keep].to_vec();
+    out.push(b'~');
+    out.extend_from_slice(hash.as_bytes());
+    out.extend_from_slice(ext);
+    OsString::from_vec(out)
 }
 
 /// `<owner>__NAME` → (owner, NAME); a name without an owner prefix was put there by hand.
@@ -378,6 +415,20 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_names_are_shortened_to_fit() {
+        let long = OsString::from(format!("{}.txt", "稿".repeat(84)));
+        assert_eq!(long.len(), 256);
+        let fitted = fit_name(&long, 18);
+        assert!(fitted.len() <= 255 - 18);
+        let shown = fitted.to_string_lossy();
+        assert!(shown.starts_with("稿稿") && shown.ends_with(".txt") && shown.contains('~'));
+        assert_eq!(fit_name(OsStr::new("a.txt"), 18), "a.txt");
+        // Different long names stay different.
+        let other = OsString::from(format!("{}x.txt", "稿".repeat(84)));
+        assert_ne!(fit_name(&other, 18), fitted);
+    }
 
     #[test]
     fn claim_names_round_trip() {

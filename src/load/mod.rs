@@ -216,6 +216,12 @@ impl Loader {
         &self.runs
     }
 
+    /// Stops the driver's background work (monitors, pool workers) in order before the
+    /// runtime goes away; dropping the runtime under them makes the driver panic.
+    pub async fn shutdown(&self) {
+        self.client.clone().shutdown().immediate(true).await;
+    }
+
     pub async fn ping(&self) -> Result<(), LoadError> {
         self.db.run_command(doc! { "ping": 1 }).await?;
         Ok(())

@@ -472,7 +472,18 @@ fn locate_trailer(
         }
         found = Some(i);
     }
-    let Some(last) = found else { return Ok(None) };
+    let Some(last) = found else {
+        // A last line that opens like a trailer but never closes: an export cut short.
+        if let Some(line) = lines.last().filter(|l| l.text.starts_with("-->")) {
+            return Err((
+                TransformErrorKind::MalformedTrailer(
+                    "the trailer is cut short: it does not end in /enpproperty-->".into(),
+                ),
+                line.no,
+            ));
+        }
+        return Ok(None);
+    };
     let text = lines[last].text;
     // Why a date and not just a digit: with an empty slot the second line of a two-line
     // trailer starts with the site and node ids (`1 1 某报 content_…`).
