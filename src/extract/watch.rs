@@ -181,12 +181,12 @@ fn on_event(
         return;
     }
     match event.kind {
-        EventKind::Modify(ModifyKind::Name(RenameMode::To | RenameMode::Both)) => {
-            // Moved in: complete by construction. Only regular files are taken.
-            if std::fs::symlink_metadata(path).is_ok_and(|m| m.is_file()) {
-                pending.remove(&(i, name.clone()));
-                ready.push((i, name));
-            }
+        // Moved in: complete by construction. Only regular files are taken.
+        EventKind::Modify(ModifyKind::Name(RenameMode::To | RenameMode::Both))
+            if std::fs::symlink_metadata(path).is_ok_and(|m| m.is_file()) =>
+        {
+            pending.remove(&(i, name.clone()));
+            ready.push((i, name));
         }
         EventKind::Create(_) | EventKind::Modify(_) | EventKind::Access(_) => {
             if let Ok(meta) = std::fs::symlink_metadata(path) {
