@@ -264,7 +264,7 @@ rescan_interval_ms = {rescan}
     }
 
     /// Starts `article-etl daemon` in the background, its output in the workspace's `daemon.log`.
-    pub fn start_daemon(&self) -> std::process::Child {
+    pub fn start_daemon(&self) -> Daemon {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -284,7 +284,7 @@ rescan_interval_ms = {rescan}
             "the daemon did not come up:\n{}",
             self.daemon_log()
         );
-        child
+        Daemon(child)
     }
 
     pub fn daemon_log(&self) -> String {
@@ -456,6 +456,31 @@ pub fn fill_inbox(ws: &Workspace, first: u64, n: u64) {
             &format!("content_{id}.txt"),
             article(id, &format!("测试新闻第{id}号稿件"), &paragraphs(id, 3)),
         );
+    }
+}
+
+/// A daemon process that is killed when the test ends, whether it passed or not.
+pub struct Daemon(pub std::process::Child);
+
+impl std::ops::Deref for Daemon {
+    type Target = std::process::Child;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Daemon {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
     }
 }
 
