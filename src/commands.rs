@@ -209,12 +209,7 @@ pub struct BackfillArgs {
 }
 
 pub fn backfill(settings: &Settings, args: BackfillArgs, json: bool) -> anyhow::Result<u8> {
-    let names: Vec<String> = args.pipeline.iter().cloned().collect();
-    let pipeline = settings
-        .select_pipelines(&names, true)?
-        .into_iter()
-        .next()
-        .context("no pipeline selected")?;
+    let pipeline = settings.select_one(args.pipeline.as_deref())?;
     for dir in &args.dirs {
         if !dir.is_dir() {
             return Err(Exit(

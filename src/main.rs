@@ -5,7 +5,6 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use article_etl::settings::{Settings, SettingsError};
@@ -175,12 +174,7 @@ fn init_logging(settings: &Settings, format: LogFormat, verbose: u8, quiet: bool
 }
 
 fn inspect(settings: &Settings, args: InspectArgs) -> anyhow::Result<u8> {
-    let names: Vec<String> = args.pipeline.into_iter().collect();
-    let pipeline = settings
-        .select_pipelines(&names, true)?
-        .into_iter()
-        .next()
-        .context("no pipeline selected")?;
+    let pipeline = settings.select_one(args.pipeline.as_deref())?;
     let opts = pipeline.parse_options("inspect");
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
@@ -201,12 +195,7 @@ fn inspect(settings: &Settings, args: InspectArgs) -> anyhow::Result<u8> {
 }
 
 fn validate_cmd(settings: &Settings, args: ValidateArgs, format: LogFormat) -> anyhow::Result<u8> {
-    let names: Vec<String> = args.pipeline.into_iter().collect();
-    let pipeline = settings
-        .select_pipelines(&names, true)?
-        .into_iter()
-        .next()
-        .context("no pipeline selected")?;
+    let pipeline = settings.select_one(args.pipeline.as_deref())?;
     let summary = validate(
         &args.paths,
         &pipeline.filter,

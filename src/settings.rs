@@ -385,6 +385,15 @@ impl Settings {
         Ok(pipelines)
     }
 
+    /// The one pipeline a command works on: `name`, or the only one configured.
+    pub fn select_one(&self, name: Option<&str>) -> Result<Pipeline, SettingsError> {
+        let names: Vec<String> = name.map(str::to_owned).into_iter().collect();
+        self.select_pipelines(&names, true)?
+            .into_iter()
+            .next()
+            .ok_or_else(|| SettingsError::Selection("no pipeline selected".into()))
+    }
+
     /// The pipelines a command works on: those named, or every one; `exactly_one` for commands
     /// that take a single pipeline (it may be left out when only one is configured).
     pub fn select_pipelines(

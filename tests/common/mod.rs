@@ -366,17 +366,7 @@ rescan_interval_ms = {rescan}
     }
 
     pub async fn articles(&self) -> Vec<Document> {
-        use futures::TryStreamExt;
-        self.database()
-            .await
-            .collection::<Document>("articles")
-            .find(doc! {})
-            .sort(doc! { "_id": 1 })
-            .await
-            .expect("find")
-            .try_collect()
-            .await
-            .expect("collect")
+        self.collection("articles").await
     }
 
     pub async fn collection(&self, name: &str) -> Vec<Document> {
