@@ -1701,7 +1701,7 @@ mod tests {
         ] {
             assert!(seen.contains(what), "no generated file has: {what}");
         }
-        assert!(min >= 1000 && min < 3000, "smallest file {min} bytes");
+        assert!((1000..3000).contains(&min), "smallest file {min} bytes");
         assert!(max > 15_000 && max < 24_000, "largest file {max} bytes");
     }
 

@@ -678,6 +678,105 @@ proptest! {
     }
 }
 
+/// Page furniture of FORMAT.md §2 ("What else real pages carry"), as exports have it.
+const FURNITURE: &[&str] = &[
+    "国内统一刊号:CN00-0000 江城日报社出版",
+    "上一篇 下一篇",
+    "放大 缩小 默认",
+    "《 江城日报 》 ( 2024年03月15日 第 03 版)",
+    "阅读数:876",
+    "本文字数:137",
+    "(下转A2版)",
+    "返回目录",
+];
+
+proptest! {
+    #![proptest_config(config(256))]
+
+    /// Furniture before the date line or after the last paragraph is recognised and set
+    /// aside: the article's fields, text and hash stay those of the clean article, and each
+    /// added line is in `furniture` (or, for a counter in the body, a flagged block).
+    #[test]
+    fn furniture_around_the_article_changes_nothing(
+        top in prop::collection::vec(select(FURNITURE), 0..4),
+        bottom in prop::collection::vec(select(FURNITURE), 0..4),
+    ) {
+        let base = run(ARTICLE.as_bytes(), &opts()).expect("the inline article parses");
+        let lines: Vec<&str> = ARTICLE.lines().filter(|l| !l.is_empty()).collect();
+        let (trailer, content) = lines.split_last().unwrap();
+        let mut edited: Vec<&str> = top.clone();
+        edited.extend(content);
+        edited.extend(&bottom);
+        edited.push(trailer);
+        let text = edited.join("\n\n");
+        let a = run(text.as_bytes(), &opts());
+        prop_assert!(a.is_ok(), "refused: {:?}\n{text}", a.as_ref().err());
+        let a = a.unwrap();
+        prop_assert_eq!(&a.headline, &base.headline);
+        prop_assert_eq!(&a.kicker, &base.kicker);
+        prop_assert_eq!(&a.subtitle, &base.subtitle);
+        prop_assert_eq!(&a.byline, &base.byline);
+        prop_assert_eq!(&a.authors, &base.authors);
+        prop_assert_eq!(&a.page, &base.page);
+        prop_assert_eq!(&a.pub_date, &base.pub_date);
+        prop_assert_eq!(&a.text, &base.text, "\n{}", text);
+        prop_assert_eq!(&a.content_hash, &base.content_hash);
+        for line in top.iter().chain(&bottom) {
+            let kept = a.furniture.iter().any(|f| f == line)
+                || a.blocks.iter().any(|b| b.text == *line && b.artefact.is_some());
+            prop_assert!(kept, "{line:?} neither in furniture nor flagged: {:?}", a.furniture);
+        }
+    }
+}
+
+/// The trailer's variants of FORMAT.md §2 (with or without `-->`, a time after the date,
+/// the date alone on the line before) all give the same document: every combination.
+#[test]
+fn trailer_variants_give_the_same_document() {
+    for bits in 0..8u8 {
+        let (arrow, time, split) = (bits & 1 != 0, bits & 2 != 0, bits & 4 != 0);
+        trailer_variant(arrow, time, split)
+            .unwrap_or_else(|e| panic!("arrow {arrow}, time {time}, split {split}: {e}"));
+    }
+}
+
+fn trailer_variant(arrow: bool, time: bool, split: bool) -> Result<(), TestCaseError> {
+    let base = run(ARTICLE.as_bytes(), &opts()).expect("the inline article parses");
+    let date = if time {
+        "2024-03-15 09:28:27.0"
+    } else {
+        "2024-03-15"
+    };
+    let rest = "□ 本报记者 陈明远 通讯员 刘晓梅 城东区: 1 1 江城日报 content_880123.html 1 “菜篮子”稳产保供 春耕备耕正当时 /enpproperty-->";
+    let trailer = format!(
+        "{}{date}{}{rest}",
+        if arrow { "--> " } else { "" },
+        if split { "\n" } else { " " },
+    );
+    let text = ARTICLE.replace(
+        ARTICLE.lines().rev().find(|l| !l.is_empty()).unwrap(),
+        &trailer,
+    );
+    let a = run(text.as_bytes(), &opts());
+    prop_assert!(a.is_ok(), "refused: {:?}\n{trailer}", a.as_ref().err());
+    let a = a.unwrap();
+    prop_assert_eq!(&a.id, &base.id);
+    prop_assert_eq!(&a.pub_date, &base.pub_date);
+    prop_assert_eq!(&a.headline, &base.headline);
+    prop_assert_eq!(&a.text, &base.text);
+    prop_assert_eq!(&a.content_hash, &base.content_hash);
+    prop_assert_eq!(&a.warnings, &base.warnings);
+    let t = a.trailer.as_ref().unwrap();
+    prop_assert_eq!(t.time.as_deref(), time.then_some("09:28:27.0"));
+    prop_assert_eq!(
+        t.slot.as_deref(),
+        Some("□ 本报记者 陈明远 通讯员 刘晓梅 城东区:")
+    );
+    prop_assert_eq!(&t.numbers_before_paper, &vec![1, 1]);
+    prop_assert_eq!(&t.numbers_after_url, &vec![1]);
+    Ok(())
+}
+
 // ---------------------------------------------------------------------------------------------
 // (c) normalization
 

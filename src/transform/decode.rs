@@ -57,15 +57,20 @@ pub fn decode(bytes: &[u8], setting: EncodingSetting) -> Result<Decoded<'_>, Dec
                 text: Cow::Borrowed(text),
                 encoding: "utf-8",
             }),
-            Err(utf8_err) => gb18030(bytes).map_err(|(kind, line)| match kind {
-                TransformErrorKind::Undecodable(gb) => (
-                    TransformErrorKind::Undecodable(format!(
-                        "not UTF-8 at byte {}; {gb}",
-                        utf8_err.valid_up_to()
-                    )),
-                    line,
-                ),
-                other => (other, line),
+            Err(utf8_err) => gb18030(bytes).map_err(|(kind, gb_line)| match kind {
+                TransformErrorKind::Undecodable(gb) => {
+                    // Report where the text stops making sense: the decoder that got further.
+                    let utf8_line = line_of(bytes, utf8_err.valid_up_to());
+                    let line = gb_line.map_or(utf8_line, |g| g.max(utf8_line));
+                    (
+                        TransformErrorKind::Undecodable(format!(
+                            "not UTF-8 at byte {}; {gb}",
+                            utf8_err.valid_up_to()
+                        )),
+                        Some(line),
+                    )
+                }
+                other => (other, gb_line),
             }),
         },
     }

@@ -102,15 +102,15 @@ fn push_line(out: &mut Normalized, line: &str, no: usize) {
 fn slow_normalize_into(line: &str, out: &mut String) {
     let start = out.len();
     let mut pending_space = false;
-    for c in line.nfkc() {
-        if is_invisible(c) {
-            continue;
-        }
+    // Invisible and control characters go before NFKC, not after: removed afterwards, they
+    // would leave a base character and a combining mark side by side, uncombined, and a
+    // second normalization would combine them (`か\u{200B}\u{3099}` must become `が`).
+    let visible = line
+        .chars()
+        .filter(|&c| !is_invisible(c) && (c.is_whitespace() || !c.is_control()));
+    for c in visible.nfkc() {
         if c.is_whitespace() {
             pending_space = true;
-            continue;
-        }
-        if c.is_control() {
             continue;
         }
         if pending_space && out.len() > start {
@@ -225,6 +225,14 @@ mod tests {
         for s in ["a  b", " a", "a ", "，", "…", "\u{3000}x", "x\u{200B}"] {
             assert!(!is_clean(s.as_bytes()), "{s:?}");
         }
+    }
+
+    #[test]
+    fn invisible_characters_do_not_keep_marks_apart() {
+        let once = normalize_line("か\u{200B}\u{3099}");
+        assert_eq!(once, "が");
+        assert_eq!(normalize_line(&once), once);
+        assert_eq!(normalize_line("e\u{0007}\u{301}"), "é");
     }
 
     #[test]
