@@ -52,7 +52,7 @@ pub fn decode(bytes: &[u8], setting: EncodingSetting) -> Result<Decoded<'_>, Dec
     match setting {
         EncodingSetting::Utf8 => utf8(bytes, "utf-8", bytes),
         EncodingSetting::Gb18030 => gb18030(bytes),
-        EncodingSetting::Auto => match std::str::from_utf8(bytes) {
+        EncodingSetting::Auto => match from_utf8(bytes) {
             Ok(text) => Ok(Decoded {
                 text: Cow::Borrowed(text),
                 encoding: "utf-8",
@@ -82,7 +82,7 @@ fn utf8<'a>(
     whole: &[u8],
 ) -> Result<Decoded<'a>, DecodeFailure> {
     sniff_binary(body)?;
-    match std::str::from_utf8(body) {
+    match from_utf8(body) {
         Ok(text) => Ok(Decoded {
             text: Cow::Borrowed(text),
             encoding,
@@ -149,6 +149,15 @@ fn gb18030(bytes: &[u8]) -> Result<Decoded<'_>, DecodeFailure> {
     }
 }
 
+/// UTF-8 validation: SIMD on the happy path (valid text, the common case, is several times
+/// faster than `std::str::from_utf8` on CJK text), std's error with its position otherwise.
+fn from_utf8(bytes: &[u8]) -> Result<&str, std::str::Utf8Error> {
+    match simdutf8::basic::from_utf8(bytes) {
+        Ok(s) => Ok(s),
+        Err(_) => std::str::from_utf8(bytes),
+    }
+}
+
 /// Refuses files with NUL bytes (anywhere) or with many control characters near the start:
 /// text exports have neither, and decoding them would only produce garbage documents.
 fn sniff_binary(bytes: &[u8]) -> Result<(), DecodeFailure> {
@@ -159,10 +168,17 @@ fn sniff_binary(bytes: &[u8]) -> Result<(), DecodeFailure> {
         ));
     }
     let head = &bytes[..bytes.len().min(BINARY_SNIFF_BYTES)];
-    let controls = head
-        .iter()
-        .filter(|&&b| (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r' | 0x0c)) || b == 0x7f)
-        .count();
+    // Byte-wide counters over chunks of at most 255 bytes: branch-free, so the compiler
+    // vectorizes it 32 bytes at a time.
+    let controls: usize = head
+        .chunks(255)
+        .map(|chunk| {
+            chunk.iter().fold(0u8, |n, &b| {
+                let control = (b < 0x20) & (b != b'\t') & (b != b'\n') & (b != b'\r') & (b != 0x0c);
+                n + u8::from(control | (b == 0x7f))
+            }) as usize
+        })
+        .sum();
     // A few stray control characters happen in real exports; a tenth of them does not.
     if controls > 8 && controls * 10 > head.len() {
         return Err((

@@ -167,6 +167,12 @@ fn is_clean(b: &[u8]) -> bool {
                 }
                 i += 3;
             }
+            // U+25A0–U+25FF, geometric shapes (the byline markers □ ■ ◎ ●): none decomposes.
+            0xE2 if i + 2 < b.len()
+                && (b[i + 1] == 0x97 || (b[i + 1] == 0x96 && b[i + 2] >= 0xA0)) =>
+            {
+                i += 3;
+            }
             0xE3 if i + 2 < b.len() && b[i + 1] == 0x80 => {
                 // U+3001 、 U+3002 。 U+3008–U+3011 〈〉《》「」『』【】
                 if !matches!(b[i + 2], 0x81 | 0x82 | 0x88..=0x91) {
@@ -218,6 +224,7 @@ mod tests {
             "2024年01月02日",
             "党的声音“聚民力”、《报》。",
             "—— 副题",
+            "□ 韦素莹 ■ ◎ ●",
         ] {
             assert!(is_clean(s.as_bytes()), "{s}");
             assert_eq!(normalize_line(s), s.nfkc().collect::<String>());
