@@ -40,6 +40,9 @@ const WIRE_VERSION_8_0: i32 = 25;
 /// How often one batch may lose races before its losers are given up on (another loader
 /// keeps changing the same ids): far beyond any real contention.
 const MAX_CONFLICT_ROUNDS: usize = 16;
+/// An upper bound of what `revision`, `first_seen_at`, `updated_at` and `ingest.run_id` add
+/// to an article's BSON (names, types, values), beyond the run id's own length.
+const LOADER_FIELDS_BYTES: usize = 128;
 /// How often the driver checks the server, unless the URI says (`heartbeatFrequencyMS`).
 const HEARTBEAT: Duration = Duration::from_secs(1);
 /// Upper bound for one `update` command's statements, in bytes, well under the 48 MB message.
@@ -340,16 +343,17 @@ impl Loader {
                 )
                 .await?;
             }
-            let results = match self.api {
-                WriteApi::BulkWrite => self.write_bulk(&inserts, &replaces).await?,
-                _ => self.write_legacy(&inserts, &replaces).await?,
-            };
-            let mut again = Vec::new();
-            let planned = inserts
+            let planned: Vec<(usize, Option<i32>)> = inserts
                 .iter()
                 .map(|(i, _)| (*i, None))
-                .chain(replaces.iter().map(|(i, s, _)| (*i, Some(s.revision + 1))));
-            for ((i, revision), result) in planned.zip(results) {
+                .chain(replaces.iter().map(|(i, s, _)| (*i, Some(s.revision + 1))))
+                .collect();
+            let results = match self.api {
+                WriteApi::BulkWrite => self.write_bulk(inserts, replaces).await?,
+                _ => self.write_legacy(&inserts, replaces).await?,
+            };
+            let mut again = Vec::new();
+            for ((i, revision), result) in planned.into_iter().zip(results) {
                 match result {
                     WriteResult::Applied => {
                         outcomes[i] = Some(match revision {
@@ -377,17 +381,20 @@ impl Loader {
         now: bson::DateTime,
         run_id: &str,
     ) -> Result<Document, Outcome> {
-        let mut d = a.to_bson().map_err(|e| Outcome::Rejected {
+        let encode_error = |e: &dyn std::fmt::Display| Outcome::Rejected {
             code: "db_rejected",
             message: format!("cannot encode as BSON: {e}"),
-        })?;
+        };
+        // Encoded once; the size is the encoding's plus room for the loader's few fields.
+        let raw = bson::to_raw_document_buf(a).map_err(|e| encode_error(&e))?;
+        let size = raw.as_bytes().len() + LOADER_FIELDS_BYTES + run_id.len();
+        let mut d = raw.to_document().map_err(|e| encode_error(&e))?;
         d.insert("revision", revision);
         d.insert("first_seen_at", first_seen_at);
         d.insert("updated_at", now);
         if let Ok(ingest) = d.get_document_mut("ingest") {
             ingest.insert("run_id", run_id);
         }
-        let size = bson::to_vec(&d).map(|v| v.len()).unwrap_or(usize::MAX);
         if size > self.max_bson_bytes {
             return Err(Outcome::Rejected {
                 code: "document_too_large",
@@ -468,16 +475,17 @@ impl Loader {
     /// MongoDB 8.0+: one `bulkWrite` command, unordered, with per-operation results.
     async fn write_bulk(
         &self,
-        inserts: &[(usize, Document)],
-        replaces: &[(usize, Stored, Document)],
+        inserts: Vec<(usize, Document)>,
+        replaces: Vec<(usize, Stored, Document)>,
     ) -> Result<Vec<WriteResult>, LoadError> {
+        let insert_count = inserts.len();
         let ns = self.articles.namespace();
         let mut models: Vec<WriteModel> = Vec::with_capacity(inserts.len() + replaces.len());
         for (_, d) in inserts {
             models.push(WriteModel::InsertOne(
                 InsertOneModel::builder()
                     .namespace(ns.clone())
-                    .document(d.clone())
+                    .document(d)
                     .build(),
             ));
         }
@@ -485,8 +493,8 @@ impl Loader {
             models.push(WriteModel::ReplaceOne(
                 ReplaceOneModel::builder()
                     .namespace(ns.clone())
-                    .filter(conditional_filter(d, s))
-                    .replacement(d.clone())
+                    .filter(conditional_filter(&d, &s))
+                    .replacement(d)
                     .upsert(false)
                     .build(),
             ));
@@ -529,7 +537,7 @@ impl Loader {
         for idx in 0..n {
             out.push(match write_errors.get(&idx) {
                 Some((code, msg)) => classify_write_error(*code, msg)?,
-                None if idx < inserts.len() => WriteResult::Applied,
+                None if idx < insert_count => WriteResult::Applied,
                 None => match updates.get(&idx) {
                     Some(u) if u.matched_count == 1 => WriteResult::Applied,
                     _ => WriteResult::Conflict,
@@ -543,7 +551,7 @@ impl Loader {
     async fn write_legacy(
         &self,
         inserts: &[(usize, Document)],
-        replaces: &[(usize, Stored, Document)],
+        replaces: Vec<(usize, Stored, Document)>,
     ) -> Result<Vec<WriteResult>, LoadError> {
         let mut out: Vec<WriteResult> = Vec::with_capacity(inserts.len() + replaces.len());
         if !inserts.is_empty() {
