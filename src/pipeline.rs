@@ -29,13 +29,16 @@ use crate::document::Article;
 use crate::extract::archive::{self, ArchiveFile, Shard, Walked};
 use crate::extract::{watch, Claim, Inbox, QuarantineReport, WatchRules};
 use crate::load::retry::Backoff;
-use crate::load::{LoadError, Loader, Outcome};
+use crate::load::{LoadError, Loader, Outcome, Prepared};
 use crate::settings::{LoadSettings, Pipeline};
 use crate::transform::{self, ParseOptions, TransformError};
 
 /// Files waiting for a transform worker. Small: a claimed inbox file is a file taken from
 /// other instances sharing the inbox, so claim only a little ahead of the parsers.
 const FILE_QUEUE: usize = 64;
+/// Parsed and encoded documents waiting for the batcher. The batcher fills a batch from it, so
+/// it only needs to absorb the parsers' jitter; every item is a whole document (~15 KB).
+const ITEM_QUEUE: usize = 128;
 /// Walked archive entries waiting for the progress check.
 const WALK_QUEUE: usize = 4096;
 /// How long the progress check waits to fill a lookup batch.
@@ -368,7 +371,7 @@ impl Origin {
 /// A parsed (or unparseable) file on its way to the database.
 struct Item {
     origin: Origin,
-    result: Result<Article, TransformError>,
+    result: Result<Prepared, TransformError>,
 }
 
 /// Everything one run needs.
@@ -422,7 +425,7 @@ impl Run {
         );
         let stop = Arc::new(Stop::default());
         let (file_tx, file_rx) = flume::bounded::<Origin>(FILE_QUEUE);
-        let (item_tx, item_rx) = flume::bounded::<Item>(self.load.batch_size * 2);
+        let (item_tx, item_rx) = flume::bounded::<Item>(ITEM_QUEUE);
         let budget = match &mode {
             Mode::Watch(_) => None,
             _ => self.load.retry_budget(),
@@ -610,7 +613,9 @@ impl Run {
     ) -> Option<LoadError> {
         let linger = Duration::from_millis(self.load.batch_linger_ms);
         let writers = self.load.writers.max(1);
-        let (batch_tx, batch_rx) = flume::bounded::<Vec<Item>>(writers);
+        // A rendezvous: a full batch waits in the batcher's hands until a writer is free, so
+        // at most `writers` batches are in flight plus the one being filled.
+        let (batch_tx, batch_rx) = flume::bounded::<Vec<Item>>(0);
         let mut writer_tasks = Vec::with_capacity(writers);
         for _ in 0..writers {
             let batch_rx = batch_rx.clone();
@@ -909,6 +914,18 @@ impl WorkerContext {
         if let Ok(article) = &result {
             self.stats.count_warnings(article);
         }
+        // Encoded here, on a worker thread, rather than by the writers.
+        let result = result.and_then(|article| {
+            Prepared::new(article, &self.run_id).map_err(|e| {
+                TransformError::new(
+                    shown.as_str(),
+                    transform::TransformErrorKind::Io(format!(
+                        "cannot encode the document as BSON: {e}"
+                    )),
+                    None,
+                )
+            })
+        });
         match (origin, result) {
             // An inbox file that cannot be parsed needs no database: quarantine it now.
             (Origin::Inbox(claim), Err(e)) => {
@@ -1068,10 +1085,10 @@ impl Writer {
         .await
     }
 
-    async fn write_with_retry(&self, articles: &[Article]) -> Result<Vec<Outcome>, LoadError> {
+    async fn write_with_retry(&self, articles: &[Prepared]) -> Result<Vec<Outcome>, LoadError> {
         let mut backoff = Backoff::new(self.budget);
         loop {
-            match self.loader.write_batch(articles, &self.run_id).await {
+            match self.loader.write_batch(articles).await {
                 Ok(outcomes) => return Ok(outcomes),
                 Err(e) if e.is_transient() => {
                     bump(&self.stats.retries);
@@ -1093,7 +1110,7 @@ impl Writer {
         }
     }
 
-    async fn dispose(&self, disposals: Vec<(Origin, Option<Article>, Disposal)>) {
+    async fn dispose(&self, disposals: Vec<(Origin, Option<Prepared>, Disposal)>) {
         let inboxes = self.inboxes.clone();
         let stats = self.stats.clone();
         let run_id = self.run_id.clone();
@@ -1175,7 +1192,7 @@ impl Writer {
                             "path": &file.key,
                             "size": file.size as i64,
                             "mtime": file.mtime.map(bson::DateTime::from_chrono),
-                            "sha256": article.as_ref().map(|a| a.source_file.sha256.clone()),
+                            "sha256": article.as_ref().map(|a| a.sha256.clone()),
                             "outcome": label,
                             "code": quarantined.as_ref().map(|q| q.0),
                             "article_id": article.as_ref().map(|a| a.id.clone()),

@@ -508,7 +508,7 @@ async fn the_real_sample_is_stored_field_by_field() {
 /// no duplicate, no failed write, on both write paths.
 #[tokio::test(flavor = "multi_thread")]
 async fn concurrent_loaders_never_lose_a_revision() {
-    use article_etl::load::{Loader, WriteApi};
+    use article_etl::load::{Loader, Prepared, WriteApi};
     use article_etl::transform::{transform, ParseOptions, RawFile};
 
     for api in [WriteApi::BulkWrite, WriteApi::Legacy] {
@@ -518,11 +518,11 @@ async fn concurrent_loaders_never_lose_a_revision() {
         let (a, b) = (connect().await.unwrap(), connect().await.unwrap());
         a.ensure_indexes().await.unwrap();
         let opts = ParseOptions::for_source("test-daily");
-        let version = |v: u64| -> Vec<article_etl::document::Article> {
+        let version = |v: u64, run: &str| -> Vec<Prepared> {
             (0..60)
                 .map(|id| {
                     let text = article(id, &format!("并发稿件{id}"), &paragraphs(id * 10 + v, 2));
-                    transform(
+                    let a = transform(
                         &RawFile {
                             path: "x.txt",
                             bytes: text.as_bytes(),
@@ -530,13 +530,14 @@ async fn concurrent_loaders_never_lose_a_revision() {
                         },
                         &opts,
                     )
-                    .unwrap()
+                    .unwrap();
+                    Prepared::new(a, run).unwrap()
                 })
                 .collect()
         };
-        let (v1, v2, v3) = (version(1), version(2), version(3));
-        a.write_batch(&v1, "r1").await.unwrap();
-        let (ra, rb) = tokio::join!(a.write_batch(&v2, "r2"), b.write_batch(&v3, "r3"));
+        let (v1, v2, v3) = (version(1, "r1"), version(2, "r2"), version(3, "r3"));
+        a.write_batch(&v1).await.unwrap();
+        let (ra, rb) = tokio::join!(a.write_batch(&v2), b.write_batch(&v3));
         for outcome in ra.unwrap().into_iter().chain(rb.unwrap()) {
             assert!(
                 matches!(outcome, article_etl::load::Outcome::Updated(_)),

@@ -182,6 +182,7 @@ impl Inbox {
     /// Takes over the claims of processes that died (their owner lock is free), and files put
     /// in `processing/` by hand. Another live process's claims are left alone.
     pub fn recover(&self) -> io::Result<Vec<Claim>> {
+        self.remove_stale_reports()?;
         let mut taken = Vec::new();
         let mut dead_owners = Vec::new();
         for entry in fs::read_dir(&self.processing)? {
@@ -216,6 +217,25 @@ impl Inbox {
             drop(lock);
         }
         Ok(taken)
+    }
+
+    /// Half-written report files (`<name>.error.json.tmp-<pid>`) of processes that died while
+    /// writing them. Their files were not moved yet, so they will be quarantined again.
+    fn remove_stale_reports(&self) -> io::Result<()> {
+        for entry in fs::read_dir(&self.quarantine)? {
+            let name = entry?.file_name();
+            let name = name.to_string_lossy();
+            let Some((_, pid)) = name.rsplit_once(".error.json.tmp-") else {
+                continue;
+            };
+            let alive = pid
+                .parse::<u32>()
+                .is_ok_and(|p| Path::new(&format!("/proc/{p}")).exists());
+            if !alive {
+                remove_if_present(&self.quarantine.join(name.as_ref()))?;
+            }
+        }
+        Ok(())
     }
 
     fn owner_is_dead(&self, owner: &str, dead: &mut Vec<(String, File)>) -> io::Result<bool> {
@@ -283,17 +303,20 @@ impl Inbox {
 
     /// Moves the file to `quarantine/` and writes its report beside it.
     pub fn quarantine(&self, claim: &Claim, report: &QuarantineReport) -> io::Result<PathBuf> {
-        let target = move_no_replace(
-            &claim.path,
-            &self.quarantine,
-            &fit_name(&claim.name, MOVE_SUFFIX + REPORT_SUFFIX),
-        )?;
-        let mut report_name = target.file_name().unwrap_or_default().to_owned();
-        report_name.push(".error.json");
-        let report_path = self.quarantine.join(report_name);
+        let name = fit_name(&claim.name, MOVE_SUFFIX + REPORT_SUFFIX);
         let json = serde_json::to_vec_pretty(report).map_err(io::Error::other)?;
-        write_atomically(&report_path, &json)?;
-        Ok(target)
+        // The report is written before the file moves: killed in between, the file is still
+        // in processing/ and the next run quarantines it again (same name, report rewritten);
+        // the other order could leave a quarantined file without its report.
+        loop {
+            let target = free_target(&claim.path, &self.quarantine, &name)?;
+            write_atomically(&report_path(&target), &json)?;
+            match link_then_unlink(&claim.path, &target)? {
+                true => return Ok(target),
+                // Another process took that name meanwhile: pick the next one.
+                false => continue,
+            }
+        }
     }
 
     /// Gives a claimed file back to the inbox (a run that gives up). When the inbox already
@@ -367,6 +390,16 @@ fn split_claim_name(file_name: &OsStr) -> (Option<String>, OsString) {
 /// When a crash interrupted an earlier move of the same file (the target is the same inode),
 /// the move is finished instead of made twice.
 fn move_no_replace(from: &Path, dir: &Path, name: &OsStr) -> io::Result<PathBuf> {
+    loop {
+        let target = free_target(from, dir, name)?;
+        if link_then_unlink(from, &target)? {
+            return Ok(target);
+        }
+    }
+}
+
+/// The first of `name`, `name.1`, `name.2`… in `dir` that is free or already this very file.
+fn free_target(from: &Path, dir: &Path, name: &OsStr) -> io::Result<PathBuf> {
     let source = fs::metadata(from)?;
     for n in 0u32.. {
         let mut candidate = name.to_owned();
@@ -374,22 +407,40 @@ fn move_no_replace(from: &Path, dir: &Path, name: &OsStr) -> io::Result<PathBuf>
             candidate.push(format!(".{n}"));
         }
         let target = dir.join(&candidate);
-        match fs::hard_link(from, &target) {
-            Ok(()) => {
-                fs::remove_file(from)?;
-                return Ok(target);
-            }
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                let existing = fs::symlink_metadata(&target)?;
-                if existing.ino() == source.ino() && existing.dev() == source.dev() {
-                    fs::remove_file(from)?;
-                    return Ok(target);
-                }
-            }
+        match fs::symlink_metadata(&target) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(target),
             Err(e) => return Err(e),
+            Ok(existing) if existing.ino() == source.ino() && existing.dev() == source.dev() => {
+                return Ok(target)
+            }
+            Ok(_) => {}
         }
     }
     unreachable!("u32 candidates exhausted")
+}
+
+/// Links `from` as `to` (never replacing anything), then removes `from`. `false` when `to` was
+/// taken by another file meanwhile.
+fn link_then_unlink(from: &Path, to: &Path) -> io::Result<bool> {
+    match fs::hard_link(from, to) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            let (a, b) = (fs::metadata(from)?, fs::symlink_metadata(to)?);
+            if a.ino() != b.ino() || a.dev() != b.dev() {
+                return Ok(false);
+            }
+        }
+        Err(e) => return Err(e),
+    }
+    fs::remove_file(from)?;
+    Ok(true)
+}
+
+/// `<file>.error.json` beside a quarantined file.
+fn report_path(target: &Path) -> PathBuf {
+    let mut name = target.file_name().unwrap_or_default().to_owned();
+    name.push(".error.json");
+    target.with_file_name(name)
 }
 
 fn remove_if_present(path: &Path) -> io::Result<()> {

@@ -16,11 +16,9 @@ pub mod retry;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use bson::{doc, Bson, Document};
+use bson::{doc, rawdoc, Bson, Document, RawArrayBuf, RawBson, RawDocumentBuf};
 use mongodb::error::ErrorKind;
-use mongodb::options::{
-    ClientOptions, IndexOptions, InsertOneModel, ReplaceOneModel, WriteConcern, WriteModel,
-};
+use mongodb::options::{ClientOptions, IndexOptions, WriteConcern};
 use mongodb::{Client, Collection, Database, IndexModel};
 use serde::Deserialize;
 
@@ -40,13 +38,14 @@ const WIRE_VERSION_8_0: i32 = 25;
 /// How often one batch may lose races before its losers are given up on (another loader
 /// keeps changing the same ids): far beyond any real contention.
 const MAX_CONFLICT_ROUNDS: usize = 16;
-/// An upper bound of what `revision`, `first_seen_at`, `updated_at` and `ingest.run_id` add
-/// to an article's BSON (names, types, values), beyond the run id's own length.
-const LOADER_FIELDS_BYTES: usize = 128;
+/// An upper bound of what `revision`, `first_seen_at` and `updated_at` add to an article's
+/// BSON (names, types, values).
+const LOADER_FIELDS_BYTES: usize = 64;
 /// How often the driver checks the server, unless the URI says (`heartbeatFrequencyMS`).
 const HEARTBEAT: Duration = Duration::from_secs(1);
-/// Upper bound for one `update` command's statements, in bytes, well under the 48 MB message.
-const UPDATE_COMMAND_BYTES: usize = 8 * 1024 * 1024;
+/// Upper bound for one write command's documents, in bytes: a command sent whole (not as an
+/// OP_MSG document sequence) must stay under 16 MB.
+const COMMAND_BYTES: usize = 15 * 1024 * 1024;
 
 /// Which bulk write API to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
@@ -107,6 +106,46 @@ pub enum Outcome {
     },
 }
 
+/// An article ready for the database: encoded once, off the async runtime, by the transform
+/// workers (with its run id), and kept with the few fields the loader and the file stages need.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub id: String,
+    pub content_hash: String,
+    /// The raw file's SHA-256, for the backfill progress.
+    pub sha256: String,
+    raw: RawDocumentBuf,
+}
+
+impl Prepared {
+    pub fn new(mut article: Article, run_id: &str) -> Result<Prepared, bson::ser::Error> {
+        article.ingest.run_id = Some(run_id.to_owned());
+        let raw = bson::to_raw_document_buf(&article)?;
+        Ok(Prepared {
+            id: article.id,
+            content_hash: article.content_hash,
+            sha256: article.source_file.sha256,
+            raw,
+        })
+    }
+}
+
+/// One write of a round, before it is sent.
+enum Op {
+    Insert(RawDocumentBuf),
+    /// The condition (`_id`, stored hash and revision) and the replacement.
+    Replace(RawDocumentBuf, RawDocumentBuf),
+}
+
+impl Op {
+    fn size(&self) -> usize {
+        match self {
+            Op::Insert(d) => d.as_bytes().len() + 32,
+            Op::Replace(f, d) => f.as_bytes().len() + d.as_bytes().len() + 64,
+        }
+    }
+}
+
 /// The MongoDB side of article-etl.
 #[derive(Clone)]
 pub struct Loader {
@@ -116,9 +155,10 @@ pub struct Loader {
     revisions: Collection<Document>,
     runs: Collection<Document>,
     progress: Collection<Document>,
+    /// `<database>.<collection>` of the articles, for `bulkWrite`.
+    namespace: String,
     api: WriteApi,
     max_bson_bytes: usize,
-    write_concern: WriteConcern,
 }
 
 /// The stored state of one article, as read before writing.
@@ -126,7 +166,7 @@ pub struct Loader {
 struct Stored {
     hash: String,
     revision: i32,
-    first_seen_at: Option<Bson>,
+    first_seen_at: Option<RawBson>,
 }
 
 enum Plan {
@@ -139,6 +179,8 @@ enum Plan {
 enum WriteResult {
     Applied,
     Conflict,
+    /// The server did not say for this one (a conditional replace when not all matched).
+    Unsure,
     Rejected(&'static str, String),
 }
 
@@ -195,11 +237,11 @@ impl Loader {
             revisions: coll(REVISIONS),
             runs: coll(RUNS),
             progress: coll(PROGRESS),
+            namespace: format!("{database}.{collection}"),
             client,
             db,
             api,
             max_bson_bytes,
-            write_concern,
         })
     }
 
@@ -264,11 +306,7 @@ impl Loader {
     /// Writes one batch; returns one outcome per article, in order. Errors are transient or
     /// fatal for the batch as a whole; the caller retries transient ones (every step is
     /// idempotent).
-    pub async fn write_batch(
-        &self,
-        articles: &[Article],
-        run_id: &str,
-    ) -> Result<Vec<Outcome>, LoadError> {
+    pub async fn write_batch(&self, articles: &[Prepared]) -> Result<Vec<Outcome>, LoadError> {
         let mut outcomes: Vec<Option<Outcome>> = vec![None; articles.len()];
         // The same id twice in a batch: later copies go in later rounds, in file order, so
         // each one sees the state the previous one left.
@@ -278,8 +316,7 @@ impl Loader {
             let (round, later): (Vec<usize>, Vec<usize>) = remaining
                 .iter()
                 .partition(|&&i| seen.insert(articles[i].id.as_str()));
-            self.write_round(articles, &round, run_id, &mut outcomes)
-                .await?;
+            self.write_round(articles, &round, &mut outcomes).await?;
             remaining = later;
         }
         Ok(outcomes
@@ -296,9 +333,8 @@ impl Loader {
     /// Writes articles with distinct ids, replanning the ones that lose races.
     async fn write_round(
         &self,
-        articles: &[Article],
+        articles: &[Prepared],
         round: &[usize],
-        run_id: &str,
         outcomes: &mut [Option<Outcome>],
     ) -> Result<(), LoadError> {
         let mut todo: Vec<usize> = round.to_vec();
@@ -310,8 +346,8 @@ impl Loader {
             let mut stored = self.read_stored(&ids).await?;
             let now = bson::DateTime::now();
 
-            let mut inserts: Vec<(usize, Document)> = Vec::new();
-            let mut replaces: Vec<(usize, Stored, Document)> = Vec::new();
+            let mut inserts: Vec<(usize, RawDocumentBuf)> = Vec::new();
+            let mut replaces: Vec<(usize, Stored, RawDocumentBuf)> = Vec::new();
             for &i in &todo {
                 let a = &articles[i];
                 let plan = match stored.remove(a.id.as_str()) {
@@ -321,13 +357,17 @@ impl Loader {
                 };
                 match plan {
                     Plan::Unchanged => outcomes[i] = Some(Outcome::Unchanged),
-                    Plan::Insert => match self.prepare(a, 1, Bson::DateTime(now), now, run_id) {
+                    Plan::Insert => match self.prepare(a, 1, RawBson::DateTime(now), now) {
                         Ok(d) => inserts.push((i, d)),
                         Err(r) => outcomes[i] = Some(r),
                     },
                     Plan::Replace(s) => {
-                        let first = s.first_seen_at.clone().unwrap_or(Bson::DateTime(now));
-                        match self.prepare(a, s.revision + 1, first, now, run_id) {
+                        let first = s.first_seen_at.unwrap_or(RawBson::DateTime(now));
+                        let s = Stored {
+                            first_seen_at: None,
+                            ..s
+                        };
+                        match self.prepare(a, s.revision + 1, first, now) {
                             Ok(d) => replaces.push((i, s, d)),
                             Err(r) => outcomes[i] = Some(r),
                         }
@@ -335,33 +375,58 @@ impl Loader {
                 }
             }
             if !replaces.is_empty() {
-                self.save_revisions(
-                    &replaces
-                        .iter()
-                        .map(|(i, s, _)| (articles[*i].id.as_str(), s.revision))
-                        .collect::<Vec<_>>(),
-                )
-                .await?;
+                let pairs: Vec<(&str, i32)> = replaces
+                    .iter()
+                    .map(|(i, s, _)| (articles[*i].id.as_str(), s.revision))
+                    .collect();
+                self.save_revisions(&pairs).await?;
             }
-            let planned: Vec<(usize, Option<i32>)> = inserts
+            let planned: Vec<(usize, Option<(i32, &str)>)> = inserts
                 .iter()
                 .map(|(i, _)| (*i, None))
-                .chain(replaces.iter().map(|(i, s, _)| (*i, Some(s.revision + 1))))
+                .chain(replaces.iter().map(|(i, s, _)| {
+                    (
+                        *i,
+                        Some((s.revision + 1, articles[*i].content_hash.as_str())),
+                    )
+                }))
                 .collect();
-            let results = match self.api {
-                WriteApi::BulkWrite => self.write_bulk(inserts, replaces).await?,
-                _ => self.write_legacy(&inserts, replaces).await?,
+            let results = self.write(inserts, replaces).await?;
+            // Conditional replaces whose outcome the server did not say one by one: read back
+            // which of ours are in place.
+            let unsure: Vec<&str> = planned
+                .iter()
+                .zip(&results)
+                .filter(|(_, r)| matches!(r, WriteResult::Unsure))
+                .map(|((i, _), _)| articles[*i].id.as_str())
+                .collect();
+            let in_place = if unsure.is_empty() {
+                HashMap::new()
+            } else {
+                self.read_stored(&unsure).await?
             };
             let mut again = Vec::new();
-            for ((i, revision), result) in planned.into_iter().zip(results) {
+            for ((i, replace), result) in planned.into_iter().zip(results) {
+                let result = match (result, replace) {
+                    (WriteResult::Unsure, Some((revision, hash))) => {
+                        match in_place.get(articles[i].id.as_str()) {
+                            Some(now) if now.hash == hash && now.revision == revision => {
+                                WriteResult::Applied
+                            }
+                            _ => WriteResult::Conflict,
+                        }
+                    }
+                    (WriteResult::Unsure, None) => WriteResult::Conflict,
+                    (r, _) => r,
+                };
                 match result {
                     WriteResult::Applied => {
-                        outcomes[i] = Some(match revision {
+                        outcomes[i] = Some(match replace {
                             None => Outcome::Inserted,
-                            Some(r) => Outcome::Updated(r),
+                            Some((r, _)) => Outcome::Updated(r),
                         })
                     }
-                    WriteResult::Conflict => again.push(i),
+                    WriteResult::Conflict | WriteResult::Unsure => again.push(i),
                     WriteResult::Rejected(code, message) => {
                         outcomes[i] = Some(Outcome::Rejected { code, message })
                     }
@@ -372,29 +437,15 @@ impl Loader {
         Ok(())
     }
 
-    /// The document to write: the article with the loader's fields set.
+    /// The document to write: the prepared encoding plus the loader's fields.
     fn prepare(
         &self,
-        a: &Article,
+        a: &Prepared,
         revision: i32,
-        first_seen_at: Bson,
+        first_seen_at: RawBson,
         now: bson::DateTime,
-        run_id: &str,
-    ) -> Result<Document, Outcome> {
-        let encode_error = |e: &dyn std::fmt::Display| Outcome::Rejected {
-            code: "db_rejected",
-            message: format!("cannot encode as BSON: {e}"),
-        };
-        // Encoded once; the size is the encoding's plus room for the loader's few fields.
-        let raw = bson::to_raw_document_buf(a).map_err(|e| encode_error(&e))?;
-        let size = raw.as_bytes().len() + LOADER_FIELDS_BYTES + run_id.len();
-        let mut d = raw.to_document().map_err(|e| encode_error(&e))?;
-        d.insert("revision", revision);
-        d.insert("first_seen_at", first_seen_at);
-        d.insert("updated_at", now);
-        if let Ok(ingest) = d.get_document_mut("ingest") {
-            ingest.insert("run_id", run_id);
-        }
+    ) -> Result<RawDocumentBuf, Outcome> {
+        let size = a.raw.as_bytes().len() + LOADER_FIELDS_BYTES;
         if size > self.max_bson_bytes {
             return Err(Outcome::Rejected {
                 code: "document_too_large",
@@ -404,7 +455,162 @@ impl Loader {
                 ),
             });
         }
+        let mut d = a.raw.clone();
+        d.append("revision", revision);
+        d.append("first_seen_at", first_seen_at);
+        d.append("updated_at", now);
         Ok(d)
+    }
+
+    /// One round's writes, in command-sized chunks: inserts, then conditional replaces. On
+    /// MongoDB 8.0+ they go as `bulkWrite` commands, before as `insert` and `update` commands.
+    /// Results come in the order given.
+    async fn write(
+        &self,
+        inserts: Vec<(usize, RawDocumentBuf)>,
+        replaces: Vec<(usize, Stored, RawDocumentBuf)>,
+    ) -> Result<Vec<WriteResult>, LoadError> {
+        let mut ops: Vec<Op> = Vec::with_capacity(inserts.len() + replaces.len());
+        ops.extend(inserts.into_iter().map(|(_, d)| Op::Insert(d)));
+        ops.extend(replaces.into_iter().map(|(_, s, d)| {
+            let filter = rawdoc! {
+                "_id": d.get_str("_id").unwrap_or_default(),
+                "content_hash": s.hash.as_str(),
+                "revision": s.revision,
+            };
+            Op::Replace(filter, d)
+        }));
+        let mut results = Vec::with_capacity(ops.len());
+        let mut chunk: Vec<Op> = Vec::new();
+        let mut bytes = 0;
+        for op in ops {
+            let size = op.size();
+            let kind_changes = chunk
+                .last()
+                .is_some_and(|last| std::mem::discriminant(last) != std::mem::discriminant(&op));
+            if !chunk.is_empty() && (bytes + size > COMMAND_BYTES || kind_changes) {
+                results.extend(self.send(std::mem::take(&mut chunk)).await?);
+                bytes = 0;
+            }
+            bytes += size;
+            chunk.push(op);
+        }
+        if !chunk.is_empty() {
+            results.extend(self.send(chunk).await?);
+        }
+        Ok(results)
+    }
+
+    /// Sends one chunk of operations of one kind as one command.
+    async fn send(&self, ops: Vec<Op>) -> Result<Vec<WriteResult>, LoadError> {
+        let n = ops.len();
+        let is_insert = matches!(ops.first(), Some(Op::Insert(_)));
+        let mut list = RawArrayBuf::new();
+        let command = match self.api {
+            WriteApi::BulkWrite => {
+                for op in ops {
+                    list.push(match op {
+                        Op::Insert(d) => rawdoc! { "insert": 0, "document": d },
+                        Op::Replace(filter, d) => rawdoc! {
+                            "update": 0, "filter": filter, "updateMods": d, "multi": false, "upsert": false,
+                        },
+                    });
+                }
+                rawdoc! {
+                    "bulkWrite": 1,
+                    "ops": list,
+                    "nsInfo": [ { "ns": self.namespace.as_str() } ],
+                    "ordered": false,
+                    "errorsOnly": true,
+                    "writeConcern": { "w": "majority" },
+                }
+            }
+            _ if is_insert => {
+                for op in ops {
+                    if let Op::Insert(d) = op {
+                        list.push(d);
+                    }
+                }
+                rawdoc! {
+                    "insert": self.articles.name(),
+                    "documents": list,
+                    "ordered": false,
+                    "writeConcern": { "w": "majority" },
+                }
+            }
+            _ => {
+                for op in ops {
+                    if let Op::Replace(filter, d) = op {
+                        list.push(rawdoc! { "q": filter, "u": d, "upsert": false, "multi": false });
+                    }
+                }
+                rawdoc! {
+                    "update": self.articles.name(),
+                    "updates": list,
+                    "ordered": false,
+                    "writeConcern": { "w": "majority" },
+                }
+            }
+        };
+        let db = match self.api {
+            WriteApi::BulkWrite => self.client.database("admin"),
+            _ => self.db.clone(),
+        };
+        let reply = db.run_raw_command(command).await?;
+        if let Ok(wce) = reply.get_document("writeConcernError") {
+            return Err(LoadError::Transient(format!(
+                "write concern error: {}",
+                wce.get_str("errmsg").unwrap_or("unknown")
+            )));
+        }
+        // Per-operation errors: `writeErrors` (insert, update) or the error cursor (bulkWrite).
+        let mut errors: HashMap<usize, (i32, String)> = HashMap::new();
+        let mut complete = true;
+        let listed = match self.api {
+            WriteApi::BulkWrite => {
+                let cursor = reply.get_document("cursor").ok();
+                complete = cursor.and_then(|c| c.get_i64("id").ok()).unwrap_or(0) == 0;
+                cursor.and_then(|c| c.get_array("firstBatch").ok())
+            }
+            _ => reply.get_array("writeErrors").ok(),
+        };
+        for e in listed.into_iter().flatten().filter_map(Bson::as_document) {
+            let index = e
+                .get_i32("idx")
+                .or_else(|_| e.get_i32("index"))
+                .unwrap_or(-1);
+            let code = e.get_i32("code").unwrap_or(0);
+            if index >= 0 && e.get_f64("ok").map_or(true, |ok| ok == 0.0) && code != 0 {
+                errors.insert(
+                    index as usize,
+                    (code, e.get_str("errmsg").unwrap_or_default().to_owned()),
+                );
+            }
+        }
+        // Matched counts come as totals: when every replace matched, all are in place.
+        let matched = match self.api {
+            WriteApi::BulkWrite => reply
+                .get_i32("nMatched")
+                .map(i64::from)
+                .or_else(|_| reply.get_i64("nMatched")),
+            _ => reply
+                .get_i32("n")
+                .map(i64::from)
+                .or_else(|_| reply.get_i64("n")),
+        }
+        .unwrap_or(-1);
+        let all_matched = !is_insert && matched + errors.len() as i64 == n as i64;
+        let mut out = Vec::with_capacity(n);
+        for idx in 0..n {
+            out.push(match errors.get(&idx) {
+                Some((code, msg)) => classify_write_error(*code, msg)?,
+                // An error cursor that did not fit its first batch: these may have failed.
+                None if !complete => WriteResult::Unsure,
+                None if is_insert || all_matched => WriteResult::Applied,
+                None => WriteResult::Unsure,
+            });
+        }
+        Ok(out)
     }
 
     async fn read_stored(&self, ids: &[&str]) -> Result<HashMap<String, Stored>, LoadError> {
@@ -422,7 +628,10 @@ impl Loader {
                 Stored {
                     hash: d.get_str("content_hash").unwrap_or_default().to_owned(),
                     revision: revision_of(&d),
-                    first_seen_at: d.get("first_seen_at").cloned(),
+                    first_seen_at: d
+                        .get_datetime("first_seen_at")
+                        .ok()
+                        .map(|t| RawBson::DateTime(*t)),
                 },
             );
         }
@@ -470,197 +679,6 @@ impl Loader {
                 _ => Err(e.into()),
             },
         }
-    }
-
-    /// MongoDB 8.0+: one `bulkWrite` command, unordered, with per-operation results.
-    async fn write_bulk(
-        &self,
-        inserts: Vec<(usize, Document)>,
-        replaces: Vec<(usize, Stored, Document)>,
-    ) -> Result<Vec<WriteResult>, LoadError> {
-        let insert_count = inserts.len();
-        let ns = self.articles.namespace();
-        let mut models: Vec<WriteModel> = Vec::with_capacity(inserts.len() + replaces.len());
-        for (_, d) in inserts {
-            models.push(WriteModel::InsertOne(
-                InsertOneModel::builder()
-                    .namespace(ns.clone())
-                    .document(d)
-                    .build(),
-            ));
-        }
-        for (_, s, d) in replaces {
-            models.push(WriteModel::ReplaceOne(
-                ReplaceOneModel::builder()
-                    .namespace(ns.clone())
-                    .filter(conditional_filter(&d, &s))
-                    .replacement(d)
-                    .upsert(false)
-                    .build(),
-            ));
-        }
-        if models.is_empty() {
-            return Ok(Vec::new());
-        }
-        let n = models.len();
-        let (write_errors, updates) = match self
-            .client
-            .bulk_write(models)
-            .ordered(false)
-            .write_concern(self.write_concern.clone())
-            .verbose_results()
-            .await
-        {
-            Ok(r) => (HashMap::new(), r.update_results),
-            Err(e) => {
-                let ErrorKind::BulkWrite(b) = e.kind.as_ref() else {
-                    return Err(e.into());
-                };
-                if !b.write_concern_errors.is_empty() {
-                    return Err(e.into());
-                }
-                let updates = match &b.partial_result {
-                    Some(mongodb::error::PartialBulkWriteResult::Verbose(v)) => {
-                        v.update_results.clone()
-                    }
-                    _ => HashMap::new(),
-                };
-                let errors: HashMap<usize, (i32, String)> = b
-                    .write_errors
-                    .iter()
-                    .map(|(i, w)| (*i, (w.code, w.message.clone())))
-                    .collect();
-                (errors, updates)
-            }
-        };
-        let mut out = Vec::with_capacity(n);
-        for idx in 0..n {
-            out.push(match write_errors.get(&idx) {
-                Some((code, msg)) => classify_write_error(*code, msg)?,
-                None if idx < insert_count => WriteResult::Applied,
-                None => match updates.get(&idx) {
-                    Some(u) if u.matched_count == 1 => WriteResult::Applied,
-                    _ => WriteResult::Conflict,
-                },
-            });
-        }
-        Ok(out)
-    }
-
-    /// MongoDB 6.0/7.0: `insert_many` for new articles, one `update` command for the changed.
-    async fn write_legacy(
-        &self,
-        inserts: &[(usize, Document)],
-        replaces: Vec<(usize, Stored, Document)>,
-    ) -> Result<Vec<WriteResult>, LoadError> {
-        let mut out: Vec<WriteResult> = Vec::with_capacity(inserts.len() + replaces.len());
-        if !inserts.is_empty() {
-            let docs = inserts.iter().map(|(_, d)| d);
-            let mut errors: HashMap<usize, (i32, String)> = HashMap::new();
-            if let Err(e) = self.articles.insert_many(docs).ordered(false).await {
-                match e.kind.as_ref() {
-                    ErrorKind::InsertMany(m) if m.write_concern_error.is_none() => {
-                        for w in m.write_errors.iter().flatten() {
-                            errors.insert(w.index, (w.code, w.message.clone()));
-                        }
-                    }
-                    _ => return Err(e.into()),
-                }
-            }
-            for idx in 0..inserts.len() {
-                out.push(match errors.get(&idx) {
-                    Some((code, msg)) => classify_write_error(*code, msg)?,
-                    None => WriteResult::Applied,
-                });
-            }
-        }
-        if !replaces.is_empty() {
-            let mut applied_total = 0i64;
-            let mut errors: HashMap<usize, (i32, String)> = HashMap::new();
-            let mut start = 0;
-            while start < replaces.len() {
-                let mut bytes = 0;
-                let mut end = start;
-                let mut statements = Vec::new();
-                while end < replaces.len()
-                    && (statements.is_empty() || bytes < UPDATE_COMMAND_BYTES)
-                {
-                    let (_, s, d) = &replaces[end];
-                    bytes += bson::to_vec(d).map(|v| v.len()).unwrap_or(0);
-                    statements.push(doc! {
-                        "q": conditional_filter(d, s),
-                        "u": d.clone(),
-                        "upsert": false,
-                        "multi": false,
-                    });
-                    end += 1;
-                }
-                let reply = self
-                    .db
-                    .run_command(doc! {
-                        "update": self.articles.name(),
-                        "updates": statements,
-                        "ordered": false,
-                        "writeConcern": { "w": "majority" },
-                    })
-                    .await?;
-                if let Ok(wce) = reply.get_document("writeConcernError") {
-                    return Err(LoadError::Transient(format!(
-                        "write concern error: {}",
-                        wce.get_str("errmsg").unwrap_or("unknown")
-                    )));
-                }
-                applied_total += reply
-                    .get_i32("n")
-                    .map(i64::from)
-                    .or_else(|_| reply.get_i64("n"))
-                    .unwrap_or(0);
-                if let Ok(errs) = reply.get_array("writeErrors") {
-                    for e in errs.iter().filter_map(Bson::as_document) {
-                        let idx = e.get_i32("index").unwrap_or(-1);
-                        if idx >= 0 {
-                            errors.insert(
-                                start + idx as usize,
-                                (
-                                    e.get_i32("code").unwrap_or(0),
-                                    e.get_str("errmsg").unwrap_or_default().to_owned(),
-                                ),
-                            );
-                        }
-                    }
-                }
-                start = end;
-            }
-            // The update command reports only how many statements matched. When some did not,
-            // read back which of ours are in place.
-            let mut in_place: Option<HashMap<String, Stored>> = None;
-            if applied_total + (errors.len() as i64) < replaces.len() as i64 {
-                let ids: Vec<&str> = replaces
-                    .iter()
-                    .filter_map(|(_, _, d)| d.get_str("_id").ok())
-                    .collect();
-                in_place = Some(self.read_stored(&ids).await?);
-            }
-            for (idx, (_, s, d)) in replaces.iter().enumerate() {
-                out.push(match errors.get(&idx) {
-                    Some((code, msg)) => classify_write_error(*code, msg)?,
-                    None => match &in_place {
-                        None => WriteResult::Applied,
-                        Some(now) => {
-                            let id = d.get_str("_id").unwrap_or_default();
-                            let ours = d.get_str("content_hash").unwrap_or_default();
-                            match now.get(id) {
-                                Some(n) if n.hash == ours && n.revision == s.revision + 1 => {
-                                    WriteResult::Applied
-                                }
-                                _ => WriteResult::Conflict,
-                            }
-                        }
-                    },
-                });
-            }
-        }
-        Ok(out)
     }
 
     /// What a backfill already finished among `ids` (`<pipeline>:<key>`): size and mtime (ms).
@@ -729,15 +747,6 @@ impl Loader {
             .upsert(true)
             .await?;
         Ok(())
-    }
-}
-
-/// Replace only the version that was read: same hash, same revision.
-fn conditional_filter(new: &Document, stored: &Stored) -> Document {
-    doc! {
-        "_id": new.get("_id").cloned().unwrap_or(Bson::Null),
-        "content_hash": &stored.hash,
-        "revision": stored.revision,
     }
 }
 
