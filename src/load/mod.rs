@@ -45,7 +45,7 @@ const LOADER_FIELDS_BYTES: usize = 64;
 const HEARTBEAT: Duration = Duration::from_secs(1);
 /// Upper bound for one write command's documents, in bytes: a command sent whole (not as an
 /// OP_MSG document sequence) must stay under 16 MB.
-const COMMAND_BYTES: usize = 15 * 1024 * 1024;
+const COMMAND_BYTES: usize = 4 * 1024 * 1024;
 
 /// Which bulk write API to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
