@@ -6,7 +6,7 @@
 //! for JSON (`inspect`) they become RFC 3339 strings. Loader-only fields are `Option`s that
 //! `inspect` leaves out.
 
-use chrono::{DateTime, FixedOffset, Utc};
+use chrono::{DateTime, FixedOffset};
 use serde::{Deserialize, Serialize};
 
 /// Bumped whenever a change to the parser can change a document built from the same bytes,
@@ -247,9 +247,4 @@ mod date_opt {
                 .map_err(serde::de::Error::custom),
         }
     }
-}
-
-/// Converts a chrono time in UTC to the offset form the document keeps.
-pub fn utc_now() -> DateTime<FixedOffset> {
-    Utc::now().fixed_offset()
 }
