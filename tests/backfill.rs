@@ -312,3 +312,40 @@ fn the_report_may_not_be_written_inside_the_tree() {
         .code(2);
     assert_eq!(snapshot(&tree), before);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_changed_file_is_read_again_and_the_rest_skipped() {
+    let ws = Workspace::new("backfill_changed");
+    let archive = tempfile::tempdir().unwrap();
+    let tree = archive.path().join("laibin");
+    let total = make_tree(&tree, 50, 0) as i64;
+    backfill(&ws, &tree, &[]).success();
+
+    // One article corrected in place (new content, new mtime).
+    let path = tree.join("2004/01/01/content_100000.txt");
+    let mut corrected = paragraphs(100_000, 2);
+    corrected[0] = "更正后的第一段。".to_owned();
+    std::thread::sleep(Duration::from_millis(20));
+    std::fs::write(&path, article(100_000, "档案稿件第100000号", &corrected)).unwrap();
+
+    backfill(&ws, &tree, &[]).success();
+    let second = runs_of_mode(&ws, "backfill").await.remove(1);
+    assert_eq!(count(&second, "parsed"), 1, "only the changed file is read");
+    assert_eq!(count(&second, "skipped"), total - 1);
+    assert_eq!(count(&second, "updated"), 1);
+    let doc = ws
+        .articles()
+        .await
+        .into_iter()
+        .find(|d| d.get_str("_id") == Ok("test-daily:100000"))
+        .unwrap();
+    assert_eq!(doc.get_i32("revision").unwrap(), 2);
+    assert!(doc.get_str("text").unwrap().starts_with("更正后的第一段。"));
+
+    // Its progress was rewritten: a third run skips everything.
+    backfill(&ws, &tree, &[]).success();
+    let third = runs_of_mode(&ws, "backfill").await.remove(2);
+    assert_eq!(count(&third, "parsed"), 0);
+    assert_eq!(count(&third, "skipped"), total);
+    ws.cleanup().await;
+}

@@ -705,9 +705,27 @@ impl Loader {
         Ok(out)
     }
 
-    /// Records finished archive files (upserts keyed by `_id`), in few commands.
+    /// Records finished archive files (keyed by `_id`), in few commands.
     pub async fn save_progress(&self, docs: &[Document]) -> Result<(), LoadError> {
-        for chunk in docs.chunks(PROGRESS_CHUNK) {
+        // Most files are recorded for the first time: plain inserts, several times cheaper
+        // than upserts. Files read again (changed since) collide and are upserted.
+        let mut again: Vec<Document> = Vec::new();
+        if let Err(e) = self.progress.insert_many(docs).ordered(false).await {
+            match e.kind.as_ref() {
+                ErrorKind::InsertMany(m)
+                    if m.write_concern_error.is_none()
+                        && m.write_errors.iter().flatten().all(|w| w.code == 11000) =>
+                {
+                    for w in m.write_errors.iter().flatten() {
+                        if let Some(d) = docs.get(w.index) {
+                            again.push(d.clone());
+                        }
+                    }
+                }
+                _ => return Err(e.into()),
+            }
+        }
+        for chunk in again.chunks(PROGRESS_CHUNK) {
             let updates: Vec<Document> = chunk
                 .iter()
                 .map(|d| {
