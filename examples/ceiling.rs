@@ -35,7 +35,7 @@ use article_etl::transform::{transform, ParseOptions, RawFile};
 use clap::{Parser, Subcommand};
 use mongodb::bson::{doc, Bson, Document};
 use mongodb::options::{ReplaceOneModel, WriteConcern, WriteModel};
-use mongodb::{Client, Collection, IndexModel, Namespace};
+use mongodb::{Client, Collection, Namespace};
 use rayon::prelude::*;
 
 /// The first wire version of MongoDB 8.0, which has the `bulkWrite` command.
@@ -368,15 +368,8 @@ async fn fresh_collection(
                 .build(),
         );
     coll.drop().await?;
-    coll.create_indexes([
-        IndexModel::builder()
-            .keys(doc! { "source": 1, "pub_date": -1 })
-            .build(),
-        IndexModel::builder()
-            .keys(doc! { "paper": 1, "pub_date": -1 })
-            .build(),
-    ])
-    .await?;
+    coll.create_indexes(article_etl::load::article_indexes())
+        .await?;
     Ok(coll)
 }
 

@@ -4,13 +4,12 @@
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::collections::BTreeSet;
+use std::path::Path;
 use std::time::Duration;
 
 use common::*;
 use mongodb::bson::Document;
-use sha2::{Digest, Sha256};
 
 /// Writes `n` articles into `root/YYYY/MM/DD/`, plus `bad` broken files among them; returns
 /// the number of good articles.
@@ -46,27 +45,6 @@ fn make_tree(root: &Path, n: u64, bad: u64) -> u64 {
     // Not articles: never taken.
     std::fs::write(root.join("README.md"), "archive notes").unwrap();
     n
-}
-
-/// Every entry under `root` with its type, size, mtime and content digest.
-fn snapshot(root: &Path) -> BTreeMap<PathBuf, String> {
-    walkdir::WalkDir::new(root)
-        .into_iter()
-        .filter_map(Result::ok)
-        .map(|e| {
-            let meta = e.metadata().unwrap();
-            let digest = if meta.is_file() {
-                hex::encode(Sha256::digest(std::fs::read(e.path()).unwrap()))
-            } else {
-                "dir".to_owned()
-            };
-            let mtime = meta.modified().unwrap();
-            (
-                e.path().to_path_buf(),
-                format!("{digest} {} {mtime:?}", meta.len()),
-            )
-        })
-        .collect()
 }
 
 fn backfill(ws: &Workspace, tree: &Path, extra: &[&str]) -> assert_cmd::assert::Assert {

@@ -215,17 +215,7 @@ async fn a_backfill_killed_at_random_moments_touches_no_file_and_loads_everythin
     let archive = tempfile::tempdir().unwrap();
     let tree = archive.path().join("tree");
     let expected = make_inputs(&tree, true);
-    let before: BTreeMap<String, Vec<u8>> = walkdir::WalkDir::new(&tree)
-        .into_iter()
-        .filter_map(Result::ok)
-        .filter(|e| e.file_type().is_file())
-        .map(|e| {
-            (
-                e.path().display().to_string(),
-                std::fs::read(e.path()).unwrap(),
-            )
-        })
-        .collect();
+    let before = snapshot(&tree);
     let report = ws.dir.path().join("report.jsonl");
     let killed = kill_repeatedly(
         10,
@@ -247,17 +237,7 @@ async fn a_backfill_killed_at_random_moments_touches_no_file_and_loads_everythin
         .arg(&tree)
         .assert()
         .success();
-    let after: BTreeMap<String, Vec<u8>> = walkdir::WalkDir::new(&tree)
-        .into_iter()
-        .filter_map(Result::ok)
-        .filter(|e| e.file_type().is_file())
-        .map(|e| {
-            (
-                e.path().display().to_string(),
-                std::fs::read(e.path()).unwrap(),
-            )
-        })
-        .collect();
+    let after = snapshot(&tree);
     assert!(before == after, "the tree changed");
     assert_database(&ws, &expected).await;
     ws.cleanup().await;

@@ -275,16 +275,7 @@ impl Loader {
     /// Creates the indexes the queries and the revision bookkeeping rely on; a no-op when they
     /// exist.
     pub async fn ensure_indexes(&self) -> Result<(), LoadError> {
-        self.articles
-            .create_indexes([
-                IndexModel::builder()
-                    .keys(doc! { "source": 1, "pub_date": -1 })
-                    .build(),
-                IndexModel::builder()
-                    .keys(doc! { "paper": 1, "pub_date": -1 })
-                    .build(),
-            ])
-            .await?;
+        self.articles.create_indexes(article_indexes()).await?;
         self.revisions
             .create_index(
                 IndexModel::builder()
@@ -766,6 +757,18 @@ impl Loader {
             .await?;
         Ok(())
     }
+}
+
+/// The secondary indexes of `articles`, for the loader and for tools that mimic it.
+pub fn article_indexes() -> Vec<IndexModel> {
+    vec![
+        IndexModel::builder()
+            .keys(doc! { "source": 1, "pub_date": -1 })
+            .build(),
+        IndexModel::builder()
+            .keys(doc! { "paper": 1, "pub_date": -1 })
+            .build(),
+    ]
 }
 
 fn revision_of(d: &Document) -> i32 {

@@ -14,6 +14,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use mongodb::bson::{doc, Document};
+use sha2::Digest;
 
 pub const REPO: &str = env!("CARGO_MANIFEST_DIR");
 
@@ -516,4 +517,25 @@ pub fn sample_path() -> Option<PathBuf> {
         eprintln!("SKIPPED: the real sample {} is not here", p.display());
         None
     }
+}
+
+/// Every entry under `root` with its type, size, mtime and content digest.
+pub fn snapshot(root: &Path) -> std::collections::BTreeMap<PathBuf, String> {
+    walkdir::WalkDir::new(root)
+        .into_iter()
+        .filter_map(Result::ok)
+        .map(|e| {
+            let meta = e.metadata().unwrap();
+            let digest = if meta.is_file() {
+                hex::encode(sha2::Sha256::digest(std::fs::read(e.path()).unwrap()))
+            } else {
+                "dir".to_owned()
+            };
+            let mtime = meta.modified().unwrap();
+            (
+                e.path().to_path_buf(),
+                format!("{digest} {} {mtime:?}", meta.len()),
+            )
+        })
+        .collect()
 }
