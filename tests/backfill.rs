@@ -327,3 +327,68 @@ async fn a_changed_file_is_read_again_and_the_rest_skipped() {
     assert_eq!(count(&third, "skipped"), total);
     ws.cleanup().await;
 }
+
+/// Two shards one after the other, then a run without shards: it finds every file done, though
+/// each directory's progress records were written by two different shards.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_after_two_shards_skips_every_file() {
+    let ws = Workspace::new("backfill_after_shards");
+    let archive = tempfile::tempdir().unwrap();
+    let tree = archive.path().join("laibin");
+    let total = make_tree(&tree, 400, 3);
+    for shard in ["0/2", "1/2"] {
+        backfill(&ws, &tree, &["--shard", shard]).success();
+    }
+    backfill(&ws, &tree, &[]).success();
+    let runs = runs_of_mode(&ws, "backfill").await;
+    let last = runs.last().unwrap();
+    assert_eq!(count(last, "seen"), total as i64 + 3);
+    assert_eq!(count(last, "skipped"), total as i64 + 3);
+    assert_eq!(count(last, "parsed"), 0);
+    ws.cleanup().await;
+}
+
+/// The progress lookup, asked in chunks: it returns exactly the ids asked for that exist.
+#[tokio::test(flavor = "multi_thread")]
+async fn progress_lookups_return_exactly_the_ids_asked_for() {
+    use article_etl::load::{Loader, WriteApi};
+    use mongodb::bson::doc;
+
+    let db = unique_db("progress_lookup");
+    let uri = server_uri();
+    let loader = Loader::connect(
+        &uri,
+        &db,
+        "articles",
+        WriteApi::Auto,
+        Duration::from_secs(5),
+    )
+    .await
+    .unwrap();
+    let id = |i: i64| format!("p:r/{:02}/{i:04}.txt", i / 37);
+    let records: Vec<_> = (0..600)
+        .filter(|i| i % 3 != 0)
+        .map(|i| doc! { "_id": id(i), "size": i, "mtime": mongodb::bson::DateTime::from_millis(i * 1000) })
+        .collect();
+    loader.save_progress(&records).await.unwrap();
+
+    // Every third id is missing; the ids span many query chunks.
+    let asked: Vec<String> = (0..500).rev().map(id).collect();
+    let found = loader.lookup_progress(&asked).await.unwrap();
+    assert_eq!(found.len(), (0..500).filter(|i| i % 3 != 0).count());
+    for i in 0..500 {
+        assert_eq!(
+            found.get(&id(i)).copied(),
+            (i % 3 != 0).then_some((i, i * 1000)),
+            "{i}"
+        );
+    }
+    assert!(loader.lookup_progress(&[]).await.unwrap().is_empty());
+    mongodb::Client::with_uri_str(&uri)
+        .await
+        .unwrap()
+        .database(&db)
+        .drop()
+        .await
+        .unwrap();
+}

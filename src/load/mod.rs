@@ -32,6 +32,9 @@ pub const RUNS: &str = "ingest_runs";
 pub const PROGRESS: &str = "backfill_progress";
 /// Statements per `update` command when saving progress.
 const PROGRESS_CHUNK: usize = 1000;
+/// Ids per progress lookup query, and such queries in flight at once.
+const PROGRESS_LOOKUP_CHUNK: usize = 50;
+const PROGRESS_LOOKUPS_IN_FLIGHT: usize = 4;
 
 /// Wire version of MongoDB 8.0, the first with the `bulkWrite` command.
 const WIRE_VERSION_8_0: i32 = 25;
@@ -673,7 +676,30 @@ impl Loader {
     }
 
     /// What a backfill already finished among `ids` (`<pipeline>:<key>`): size and mtime (ms).
+    ///
+    /// Asked in chunks of `PROGRESS_LOOKUP_CHUNK` ids, a few at a time: one `$in` of a whole
+    /// batch costs SecantusDB time quadratic in the records it finds (500 found: ~260 ms,
+    /// against ~6 ms for 50), and a genuine mongod answers small `$in` queries just as well.
     pub async fn lookup_progress(
+        &self,
+        ids: &[String],
+    ) -> Result<HashMap<String, (i64, i64)>, LoadError> {
+        use futures::{StreamExt, TryStreamExt};
+        let chunks: Vec<HashMap<String, (i64, i64)>> =
+            // Owned chunks: a future borrowing `ids` is not `Send` enough for `tokio::spawn`.
+            futures::stream::iter(ids.chunks(PROGRESS_LOOKUP_CHUNK).map(<[String]>::to_vec))
+                .map(|chunk| async move { self.lookup_progress_chunk(&chunk).await })
+                .buffer_unordered(PROGRESS_LOOKUPS_IN_FLIGHT)
+                .try_collect()
+                .await?;
+        let mut out = HashMap::with_capacity(ids.len());
+        for chunk in chunks {
+            out.extend(chunk);
+        }
+        Ok(out)
+    }
+
+    async fn lookup_progress_chunk(
         &self,
         ids: &[String],
     ) -> Result<HashMap<String, (i64, i64)>, LoadError> {
