@@ -374,6 +374,13 @@ struct Item {
     result: Result<Prepared, TransformError>,
 }
 
+impl Item {
+    /// What the item weighs in a batch: its encoded document.
+    fn bytes(&self) -> usize {
+        self.result.as_ref().map_or(0, Prepared::bytes)
+    }
+}
+
 /// Everything one run needs.
 pub struct Run {
     pub loader: Loader,
@@ -644,6 +651,7 @@ impl Run {
         drop(batch_rx);
 
         let mut batch: Vec<Item> = Vec::with_capacity(self.load.batch_size);
+        let mut batch_bytes = 0;
         let mut deadline = Instant::now() + linger;
         loop {
             let next = if batch.is_empty() {
@@ -653,6 +661,7 @@ impl Run {
                 match tokio::time::timeout(wait, items.recv_async()).await {
                     Ok(r) => r.ok(),
                     Err(_) => {
+                        batch_bytes = 0;
                         if batch_tx
                             .send_async(std::mem::take(&mut batch))
                             .await
@@ -669,8 +678,14 @@ impl Run {
             if batch.is_empty() {
                 deadline = Instant::now() + linger;
             }
+            batch_bytes += item.bytes();
             batch.push(item);
-            if batch.len() >= self.load.batch_size
+            let full =
+                batch.len() >= self.load.batch_size || batch_bytes >= self.load.batch_bytes;
+            if full {
+                batch_bytes = 0;
+            }
+            if full
                 && batch_tx
                     .send_async(std::mem::take(&mut batch))
                     .await

@@ -118,6 +118,11 @@ pub struct LoadSettings {
     /// Documents per bulk write.
     #[serde(default = "default_batch_size")]
     pub batch_size: usize,
+    /// A batch is also closed when its encoded documents reach this many bytes: with the
+    /// writers and the batch being filled, it bounds the memory held by the load stage,
+    /// whatever the articles' size.
+    #[serde(default = "default_batch_bytes")]
+    pub batch_bytes: usize,
     /// Longest wait to fill a batch before writing what there is.
     #[serde(default = "default_batch_linger_ms")]
     pub batch_linger_ms: u64,
@@ -194,6 +199,9 @@ fn default_collection() -> String {
 fn default_batch_size() -> usize {
     500
 }
+fn default_batch_bytes() -> usize {
+    8 * 1024 * 1024
+}
 fn default_batch_linger_ms() -> u64 {
     200
 }
@@ -230,6 +238,7 @@ impl Default for LoadSettings {
     fn default() -> Self {
         LoadSettings {
             batch_size: default_batch_size(),
+            batch_bytes: default_batch_bytes(),
             batch_linger_ms: default_batch_linger_ms(),
             writers: default_writers(),
             retry_budget_ms: default_retry_budget_ms(),
@@ -310,6 +319,13 @@ impl Settings {
                 file,
                 "load.batch_size",
                 "must be between 1 and 100000",
+            ));
+        }
+        if self.load.batch_bytes < 1024 * 1024 {
+            return Err(SettingsError::invalid(
+                file,
+                "load.batch_bytes",
+                "must be at least 1048576 (1 MiB)",
             ));
         }
         if !matches!(self.log.format.as_str(), "pretty" | "json") {

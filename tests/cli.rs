@@ -441,6 +441,23 @@ fn unknown_key_in_a_pipeline_file_exits_2() {
 }
 
 #[test]
+fn a_batch_under_one_mebibyte_exits_2() {
+    let setup = Setup::new();
+    let dir = setup.files_dir("in");
+    let file = dir.join("a.txt");
+    std::fs::write(&file, good_article(74002, "防汛演练筑牢安全防线")).unwrap();
+    let out = setup
+        .cmd()
+        .env("ARTICLE_ETL__LOAD__BATCH_BYTES", "4096")
+        .arg("inspect")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr_of(&out));
+    assert!(stderr_of(&out).contains("load.batch_bytes"));
+}
+
+#[test]
 fn batch_size_0_from_the_environment_exits_2() {
     let setup = Setup::new();
     let dir = setup.files_dir("in");

@@ -583,3 +583,43 @@ async fn concurrent_loaders_never_lose_a_revision() {
         database.drop().await.unwrap();
     }
 }
+
+/// Big articles close a batch by bytes (`load.batch_bytes`) long before `batch_size`: the
+/// load stage's memory is bounded whatever the articles weigh.
+#[tokio::test(flavor = "multi_thread")]
+async fn big_articles_are_batched_by_bytes() {
+    let ws = Workspace::with(
+        "batch_bytes",
+        Options {
+            batch_size: 500,
+            ..Options::default()
+        },
+    );
+    for id in 0..24u64 {
+        // About 100 KB of BSON each: the text and its paragraphs, 45 KB apiece.
+        let body = paragraphs(id, 150);
+        ws.drop_file(
+            &format!("content_{id}.txt"),
+            article(id, &format!("长篇报道第{id}号"), &body),
+        );
+    }
+    let out = ws
+        .cmd()
+        .env("ARTICLE_ETL__LOAD__BATCH_BYTES", "1048576")
+        .args(["--log-format", "json", "run", "--once"])
+        .assert()
+        .success();
+    let logs = String::from_utf8_lossy(&out.get_output().stderr).into_owned()
+        + &String::from_utf8_lossy(&out.get_output().stdout);
+    let sizes: Vec<u64> = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["fields"]["message"] == "batch written")
+        .map(|v| v["fields"]["size"].as_u64().expect("size"))
+        .collect();
+    assert_eq!(sizes.iter().sum::<u64>(), 24, "{sizes:?}\n{logs}");
+    assert!(sizes.len() >= 3, "{sizes:?}");
+    assert!(sizes.iter().all(|&s| s <= 12), "{sizes:?}");
+    assert_eq!(ws.articles().await.len(), 24);
+    ws.cleanup().await;
+}

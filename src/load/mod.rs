@@ -11,18 +11,20 @@
 //! 6.0/7.0, `insert_many` plus one `update` command with many statements. The server's wire
 //! version picks one unless the settings force it.
 
+mod command;
 pub mod retry;
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use bson::{doc, rawdoc, Bson, Document, RawArrayBuf, RawBson, RawDocumentBuf};
+use bson::{doc, Bson, Document, RawDocumentBuf};
 use mongodb::error::ErrorKind;
 use mongodb::options::{ClientOptions, IndexOptions, WriteConcern};
 use mongodb::{Client, Collection, Database, IndexModel};
 use serde::Deserialize;
 
 use crate::document::Article;
+use command::CommandWriter;
 use retry::is_transient_code;
 
 /// Collections, named once.
@@ -32,9 +34,9 @@ pub const RUNS: &str = "ingest_runs";
 pub const PROGRESS: &str = "backfill_progress";
 /// Statements per `update` command when saving progress.
 const PROGRESS_CHUNK: usize = 1000;
-/// Ids per progress lookup query, and such queries in flight at once.
-const PROGRESS_LOOKUP_CHUNK: usize = 50;
-const PROGRESS_LOOKUPS_IN_FLIGHT: usize = 4;
+/// Ids per `$in` lookup, and such lookups in flight at once (see `find_by_ids`).
+const LOOKUP_CHUNK: usize = 50;
+const LOOKUPS_IN_FLIGHT: usize = 4;
 
 /// Wire version of MongoDB 8.0, the first with the `bulkWrite` command.
 const WIRE_VERSION_8_0: i32 = 25;
@@ -47,8 +49,9 @@ const LOADER_FIELDS_BYTES: usize = 64;
 /// How often the driver checks the server, unless the URI says (`heartbeatFrequencyMS`).
 const HEARTBEAT: Duration = Duration::from_secs(1);
 /// Upper bound for one write command's documents, in bytes: a command sent whole (not as an
-/// OP_MSG document sequence) must stay under 16 MB.
-const COMMAND_BYTES: usize = 4 * 1024 * 1024;
+/// OP_MSG document sequence) must stay under 16 MB, and each writer holds the command about
+/// three times while sending it (ours, the driver's encoding and its wire message).
+const COMMAND_BYTES: usize = 2 * 1024 * 1024;
 
 /// Which bulk write API to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
@@ -123,7 +126,12 @@ pub struct Prepared {
 impl Prepared {
     pub fn new(mut article: Article, run_id: &str) -> Result<Prepared, bson::ser::Error> {
         article.ingest.run_id = Some(run_id.to_owned());
-        let raw = bson::to_raw_document_buf(&article)?;
+        // The encoder grows its buffer by doubling; up to half of it would be slack, held
+        // for as long as the document waits in the queue and the batch.
+        let mut bytes = bson::to_vec(&article)?;
+        bytes.shrink_to_fit();
+        let raw = RawDocumentBuf::from_bytes(bytes)
+            .map_err(|e| <bson::ser::Error as serde::ser::Error>::custom(format!("encoded an invalid document: {e}")))?;
         Ok(Prepared {
             id: article.id,
             content_hash: article.content_hash,
@@ -131,21 +139,42 @@ impl Prepared {
             raw,
         })
     }
+
+    /// The size of the encoded document.
+    pub fn bytes(&self) -> usize {
+        self.raw.as_bytes().len()
+    }
 }
 
-/// One write of a round, before it is sent.
-enum Op {
-    Insert(RawDocumentBuf),
-    /// The condition (`_id`, stored hash and revision) and the replacement.
-    Replace(RawDocumentBuf, RawDocumentBuf),
+/// The loader's own fields, written after the article's.
+#[derive(Debug, Clone, Copy)]
+struct Stamp {
+    revision: i32,
+    first_seen_at: bson::DateTime,
+    updated_at: bson::DateTime,
 }
 
-impl Op {
+/// One write of a round, before it is sent: the encoded article is borrowed, and copied only
+/// into the command.
+enum Op<'a> {
+    Insert(&'a Prepared, Stamp),
+    /// Replaces the stored version, if it is still the one read (its hash and revision).
+    Replace(&'a Prepared, Stamp, Stored),
+}
+
+impl Op<'_> {
+    /// An upper bound of what the operation adds to a command.
     fn size(&self) -> usize {
         match self {
-            Op::Insert(d) => d.as_bytes().len() + 32,
-            Op::Replace(f, d) => f.as_bytes().len() + d.as_bytes().len() + 64,
+            Op::Insert(a, _) => a.bytes() + LOADER_FIELDS_BYTES + 48,
+            Op::Replace(a, _, s) => {
+                a.bytes() + LOADER_FIELDS_BYTES + a.id.len() + s.hash.len() + 160
+            }
         }
+    }
+
+    fn is_insert(&self) -> bool {
+        matches!(self, Op::Insert(..))
     }
 }
 
@@ -169,7 +198,7 @@ pub struct Loader {
 struct Stored {
     hash: String,
     revision: i32,
-    first_seen_at: Option<RawBson>,
+    first_seen_at: Option<bson::DateTime>,
 }
 
 enum Plan {
@@ -340,8 +369,8 @@ impl Loader {
             let mut stored = self.read_stored(&ids).await?;
             let now = bson::DateTime::now();
 
-            let mut inserts: Vec<(usize, RawDocumentBuf)> = Vec::new();
-            let mut replaces: Vec<(usize, Stored, RawDocumentBuf)> = Vec::new();
+            let mut inserts: Vec<(usize, Stamp)> = Vec::new();
+            let mut replaces: Vec<(usize, Stored, Stamp)> = Vec::new();
             for &i in &todo {
                 let a = &articles[i];
                 let plan = match stored.remove(a.id.as_str()) {
@@ -351,21 +380,28 @@ impl Loader {
                 };
                 match plan {
                     Plan::Unchanged => outcomes[i] = Some(Outcome::Unchanged),
-                    Plan::Insert => match self.prepare(a, 1, RawBson::DateTime(now), now) {
-                        Ok(d) => inserts.push((i, d)),
+                    Plan::Insert => match self.check_size(a) {
+                        Ok(()) => inserts.push((
+                            i,
+                            Stamp {
+                                revision: 1,
+                                first_seen_at: now,
+                                updated_at: now,
+                            },
+                        )),
                         Err(r) => outcomes[i] = Some(r),
                     },
-                    Plan::Replace(s) => {
-                        let first = s.first_seen_at.unwrap_or(RawBson::DateTime(now));
-                        let s = Stored {
-                            first_seen_at: None,
-                            ..s
-                        };
-                        match self.prepare(a, s.revision + 1, first, now) {
-                            Ok(d) => replaces.push((i, s, d)),
-                            Err(r) => outcomes[i] = Some(r),
+                    Plan::Replace(s) => match self.check_size(a) {
+                        Ok(()) => {
+                            let stamp = Stamp {
+                                revision: s.revision + 1,
+                                first_seen_at: s.first_seen_at.unwrap_or(now),
+                                updated_at: now,
+                            };
+                            replaces.push((i, s, stamp));
                         }
-                    }
+                        Err(r) => outcomes[i] = Some(r),
+                    },
                 }
             }
             if !replaces.is_empty() {
@@ -385,7 +421,7 @@ impl Loader {
                     )
                 }))
                 .collect();
-            let results = self.write(inserts, replaces).await?;
+            let results = self.write(articles, inserts, replaces).await?;
             // Conditional replaces whose outcome the server did not say one by one: read back
             // which of ours are in place.
             let unsure: Vec<&str> = planned
@@ -431,15 +467,9 @@ impl Loader {
         Ok(())
     }
 
-    /// The document to write: the prepared encoding plus the loader's fields.
-    fn prepare(
-        &self,
-        a: &Prepared,
-        revision: i32,
-        first_seen_at: RawBson,
-        now: bson::DateTime,
-    ) -> Result<RawDocumentBuf, Outcome> {
-        let size = a.raw.as_bytes().len() + LOADER_FIELDS_BYTES;
+    /// Refuses a document the server would refuse, with the loader's fields added.
+    fn check_size(&self, a: &Prepared) -> Result<(), Outcome> {
+        let size = a.bytes() + LOADER_FIELDS_BYTES;
         if size > self.max_bson_bytes {
             return Err(Outcome::Rejected {
                 code: "document_too_large",
@@ -449,11 +479,7 @@ impl Loader {
                 ),
             });
         }
-        let mut d = a.raw.clone();
-        d.append("revision", revision);
-        d.append("first_seen_at", first_seen_at);
-        d.append("updated_at", now);
-        Ok(d)
+        Ok(())
     }
 
     /// One round's writes, in command-sized chunks: inserts, then conditional replaces. On
@@ -461,91 +487,47 @@ impl Loader {
     /// Results come in the order given.
     async fn write(
         &self,
-        inserts: Vec<(usize, RawDocumentBuf)>,
-        replaces: Vec<(usize, Stored, RawDocumentBuf)>,
+        articles: &[Prepared],
+        inserts: Vec<(usize, Stamp)>,
+        replaces: Vec<(usize, Stored, Stamp)>,
     ) -> Result<Vec<WriteResult>, LoadError> {
         let mut ops: Vec<Op> = Vec::with_capacity(inserts.len() + replaces.len());
-        ops.extend(inserts.into_iter().map(|(_, d)| Op::Insert(d)));
-        ops.extend(replaces.into_iter().map(|(_, s, d)| {
-            let filter = rawdoc! {
-                "_id": d.get_str("_id").unwrap_or_default(),
-                "content_hash": s.hash.as_str(),
-                "revision": s.revision,
-            };
-            Op::Replace(filter, d)
-        }));
+        ops.extend(
+            inserts
+                .into_iter()
+                .map(|(i, stamp)| Op::Insert(&articles[i], stamp)),
+        );
+        ops.extend(
+            replaces
+                .into_iter()
+                .map(|(i, stored, stamp)| Op::Replace(&articles[i], stamp, stored)),
+        );
         let mut results = Vec::with_capacity(ops.len());
-        let mut chunk: Vec<Op> = Vec::new();
-        let mut bytes = 0;
-        for op in ops {
-            let size = op.size();
-            let kind_changes = chunk
-                .last()
-                .is_some_and(|last| std::mem::discriminant(last) != std::mem::discriminant(&op));
-            if !chunk.is_empty() && (bytes + size > COMMAND_BYTES || kind_changes) {
-                results.extend(self.send(std::mem::take(&mut chunk)).await?);
-                bytes = 0;
+        let mut start = 0;
+        while start < ops.len() {
+            let mut end = start;
+            let mut bytes = 0;
+            while end < ops.len()
+                && (end == start
+                    || (bytes + ops[end].size() <= COMMAND_BYTES
+                        && ops[end].is_insert() == ops[start].is_insert()))
+            {
+                bytes += ops[end].size();
+                end += 1;
             }
-            bytes += size;
-            chunk.push(op);
-        }
-        if !chunk.is_empty() {
-            results.extend(self.send(chunk).await?);
+            results.extend(self.send(&ops[start..end], bytes).await?);
+            start = end;
         }
         Ok(results)
     }
 
     /// Sends one chunk of operations of one kind as one command.
-    async fn send(&self, ops: Vec<Op>) -> Result<Vec<WriteResult>, LoadError> {
+    async fn send(&self, ops: &[Op<'_>], bytes: usize) -> Result<Vec<WriteResult>, LoadError> {
         let n = ops.len();
-        let is_insert = matches!(ops.first(), Some(Op::Insert(_)));
-        let mut list = RawArrayBuf::new();
-        let command = match self.api {
-            WriteApi::BulkWrite => {
-                for op in ops {
-                    list.push(match op {
-                        Op::Insert(d) => rawdoc! { "insert": 0, "document": d },
-                        Op::Replace(filter, d) => rawdoc! {
-                            "update": 0, "filter": filter, "updateMods": d, "multi": false, "upsert": false,
-                        },
-                    });
-                }
-                rawdoc! {
-                    "bulkWrite": 1,
-                    "ops": list,
-                    "nsInfo": [ { "ns": self.namespace.as_str() } ],
-                    "ordered": false,
-                    "errorsOnly": true,
-                    "writeConcern": { "w": "majority" },
-                }
-            }
-            _ if is_insert => {
-                for op in ops {
-                    if let Op::Insert(d) = op {
-                        list.push(d);
-                    }
-                }
-                rawdoc! {
-                    "insert": self.articles.name(),
-                    "documents": list,
-                    "ordered": false,
-                    "writeConcern": { "w": "majority" },
-                }
-            }
-            _ => {
-                for op in ops {
-                    if let Op::Replace(filter, d) = op {
-                        list.push(rawdoc! { "q": filter, "u": d, "upsert": false, "multi": false });
-                    }
-                }
-                rawdoc! {
-                    "update": self.articles.name(),
-                    "updates": list,
-                    "ordered": false,
-                    "writeConcern": { "w": "majority" },
-                }
-            }
-        };
+        let is_insert = ops.first().is_some_and(Op::is_insert);
+        let command = self
+            .command(ops, bytes)
+            .map_err(|e| LoadError::Fatal(format!("encoding a write command: {e}")))?;
         let db = match self.api {
             WriteApi::BulkWrite => self.client.database("admin"),
             _ => self.db.clone(),
@@ -607,25 +589,95 @@ impl Loader {
         Ok(out)
     }
 
+    /// The command for `ops` (all inserts or all replaces): `bulkWrite` on MongoDB 8.0+,
+    /// `insert` or `update` before.
+    fn command(&self, ops: &[Op<'_>], bytes: usize) -> Result<RawDocumentBuf, bson::raw::Error> {
+        fn article(w: &mut CommandWriter, a: &Prepared, stamp: &Stamp) {
+            w.fields_of(&a.raw)
+                .int32("revision", stamp.revision)
+                .datetime("first_seen_at", stamp.first_seen_at)
+                .datetime("updated_at", stamp.updated_at);
+        }
+        fn condition(w: &mut CommandWriter, key: &str, a: &Prepared, stored: &Stored) {
+            w.document(key)
+                .string("_id", &a.id)
+                .string("content_hash", &stored.hash)
+                .int32("revision", stored.revision)
+                .end();
+        }
+        let mut w = CommandWriter::with_capacity(bytes + 512);
+        let is_insert = ops.first().is_some_and(Op::is_insert);
+        match self.api {
+            WriteApi::BulkWrite => {
+                w.int32("bulkWrite", 1).array("ops");
+                for (i, op) in ops.iter().enumerate() {
+                    w.document_at(i);
+                    match op {
+                        Op::Insert(a, stamp) => {
+                            w.int32("insert", 0).document("document");
+                            article(&mut w, a, stamp);
+                            w.end();
+                        }
+                        Op::Replace(a, stamp, stored) => {
+                            w.int32("update", 0);
+                            condition(&mut w, "filter", a, stored);
+                            w.document("updateMods");
+                            article(&mut w, a, stamp);
+                            w.end().boolean("multi", false).boolean("upsert", false);
+                        }
+                    }
+                    w.end();
+                }
+                w.end().array("nsInfo").document_at(0);
+                w.string("ns", &self.namespace).end().end();
+                w.boolean("errorsOnly", true);
+            }
+            _ if is_insert => {
+                w.string("insert", self.articles.name()).array("documents");
+                for (i, op) in ops.iter().enumerate() {
+                    if let Op::Insert(a, stamp) = op {
+                        w.document_at(i);
+                        article(&mut w, a, stamp);
+                        w.end();
+                    }
+                }
+                w.end();
+            }
+            _ => {
+                w.string("update", self.articles.name()).array("updates");
+                for (i, op) in ops.iter().enumerate() {
+                    if let Op::Replace(a, stamp, stored) = op {
+                        w.document_at(i);
+                        condition(&mut w, "q", a, stored);
+                        w.document("u");
+                        article(&mut w, a, stamp);
+                        w.end().boolean("upsert", false).boolean("multi", false).end();
+                    }
+                }
+                w.end();
+            }
+        }
+        w.boolean("ordered", false);
+        w.document("writeConcern").string("w", "majority").end();
+        w.finish()
+    }
+
     async fn read_stored(&self, ids: &[&str]) -> Result<HashMap<String, Stored>, LoadError> {
-        use futures::TryStreamExt;
-        let mut cursor = self
-            .articles
-            .find(doc! { "_id": { "$in": ids } })
-            .projection(doc! { "content_hash": 1, "revision": 1, "first_seen_at": 1 })
-            .await?;
-        let mut out = HashMap::with_capacity(ids.len());
-        while let Some(d) = cursor.try_next().await? {
+        let found = find_by_ids(
+            &self.articles,
+            ids,
+            doc! { "content_hash": 1, "revision": 1, "first_seen_at": 1 },
+        )
+        .await?;
+        let mut out = HashMap::with_capacity(found.len());
+        for d in found {
             let Ok(id) = d.get_str("_id") else { continue };
             out.insert(
                 id.to_owned(),
                 Stored {
                     hash: d.get_str("content_hash").unwrap_or_default().to_owned(),
                     revision: revision_of(&d),
-                    first_seen_at: d
-                        .get_datetime("first_seen_at")
-                        .ok()
-                        .map(|t| RawBson::DateTime(*t)),
+                    first_seen_at: d.get_datetime("first_seen_at").ok().copied(),
                 },
             );
         }
@@ -676,41 +728,13 @@ impl Loader {
     }
 
     /// What a backfill already finished among `ids` (`<pipeline>:<key>`): size and mtime (ms).
-    ///
-    /// Asked in chunks of `PROGRESS_LOOKUP_CHUNK` ids, a few at a time: one `$in` of a whole
-    /// batch costs SecantusDB time quadratic in the records it finds (500 found: ~260 ms,
-    /// against ~6 ms for 50), and a genuine mongod answers small `$in` queries just as well.
     pub async fn lookup_progress(
         &self,
         ids: &[String],
     ) -> Result<HashMap<String, (i64, i64)>, LoadError> {
-        use futures::{StreamExt, TryStreamExt};
-        let chunks: Vec<HashMap<String, (i64, i64)>> =
-            // Owned chunks: a future borrowing `ids` is not `Send` enough for `tokio::spawn`.
-            futures::stream::iter(ids.chunks(PROGRESS_LOOKUP_CHUNK).map(<[String]>::to_vec))
-                .map(|chunk| async move { self.lookup_progress_chunk(&chunk).await })
-                .buffer_unordered(PROGRESS_LOOKUPS_IN_FLIGHT)
-                .try_collect()
-                .await?;
-        let mut out = HashMap::with_capacity(ids.len());
-        for chunk in chunks {
-            out.extend(chunk);
-        }
-        Ok(out)
-    }
-
-    async fn lookup_progress_chunk(
-        &self,
-        ids: &[String],
-    ) -> Result<HashMap<String, (i64, i64)>, LoadError> {
-        use futures::TryStreamExt;
-        let mut cursor = self
-            .progress
-            .find(doc! { "_id": { "$in": ids } })
-            .projection(doc! { "size": 1, "mtime": 1 })
-            .await?;
-        let mut out = HashMap::with_capacity(ids.len());
-        while let Some(d) = cursor.try_next().await? {
+        let found = find_by_ids(&self.progress, ids, doc! { "size": 1, "mtime": 1 }).await?;
+        let mut out = HashMap::with_capacity(found.len());
+        for d in found {
             let Ok(id) = d.get_str("_id") else { continue };
             let size = d.get_i64("size").unwrap_or(-1);
             let mtime = d
@@ -826,3 +850,37 @@ fn classify_write_error(code: i32, message: &str) -> Result<WriteResult, LoadErr
         format!("server error {code}: {message}"),
     ))
 }
+/// The documents of `coll` whose `_id` is among `ids`, with `projection`.
+///
+/// Asked in chunks of `LOOKUP_CHUNK` ids, a few at a time: one `$in` of a whole batch costs
+/// SecantusDB time quadratic in the documents it finds (500 found: ~260 ms, 50 found: ~6 ms),
+/// and a genuine mongod answers small `$in` queries as well as big ones.
+async fn find_by_ids<S: AsRef<str>>(
+    coll: &Collection<Document>,
+    ids: &[S],
+    projection: Document,
+) -> Result<Vec<Document>, LoadError> {
+    use futures::{StreamExt, TryStreamExt};
+    // Owned chunks, made before the first await: a future holding closures over borrowed
+    // slices is not `Send` enough for `tokio::spawn`.
+    let chunks: Vec<Vec<String>> = ids
+        .chunks(LOOKUP_CHUNK)
+        .map(|chunk| chunk.iter().map(|id| id.as_ref().to_owned()).collect())
+        .collect();
+    let found: Vec<Vec<Document>> = futures::stream::iter(chunks)
+        .map(|chunk| {
+            let projection = projection.clone();
+            async move {
+                let cursor = coll
+                    .find(doc! { "_id": { "$in": chunk } })
+                    .projection(projection)
+                    .await?;
+                cursor.try_collect::<Vec<Document>>().await
+            }
+        })
+        .buffer_unordered(LOOKUPS_IN_FLIGHT)
+        .try_collect()
+        .await?;
+    Ok(found.into_iter().flatten().collect())
+}
+
