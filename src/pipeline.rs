@@ -680,8 +680,7 @@ impl Run {
             }
             batch_bytes += item.bytes();
             batch.push(item);
-            let full =
-                batch.len() >= self.load.batch_size || batch_bytes >= self.load.batch_bytes;
+            let full = batch.len() >= self.load.batch_size || batch_bytes >= self.load.batch_bytes;
             if full {
                 batch_bytes = 0;
             }

@@ -130,8 +130,11 @@ impl Prepared {
         // for as long as the document waits in the queue and the batch.
         let mut bytes = bson::to_vec(&article)?;
         bytes.shrink_to_fit();
-        let raw = RawDocumentBuf::from_bytes(bytes)
-            .map_err(|e| <bson::ser::Error as serde::ser::Error>::custom(format!("encoded an invalid document: {e}")))?;
+        let raw = RawDocumentBuf::from_bytes(bytes).map_err(|e| {
+            <bson::ser::Error as serde::ser::Error>::custom(format!(
+                "encoded an invalid document: {e}"
+            ))
+        })?;
         Ok(Prepared {
             id: article.id,
             content_hash: article.content_hash,
@@ -651,7 +654,10 @@ impl Loader {
                         condition(&mut w, "q", a, stored);
                         w.document("u");
                         article(&mut w, a, stamp);
-                        w.end().boolean("upsert", false).boolean("multi", false).end();
+                        w.end()
+                            .boolean("upsert", false)
+                            .boolean("multi", false)
+                            .end();
                     }
                 }
                 w.end();
@@ -883,4 +889,3 @@ async fn find_by_ids<S: AsRef<str>>(
         .await?;
     Ok(found.into_iter().flatten().collect())
 }
-

@@ -445,9 +445,12 @@ struct TrailerLocation {
 fn locate_trailer(
     lines: &[Line<'_>],
 ) -> Result<Option<TrailerLocation>, (TransformErrorKind, usize)> {
+    // Built once: `str::contains` would build its searcher again for every line.
+    static ENPPROPERTY: LazyLock<memchr::memmem::Finder<'static>> =
+        LazyLock::new(|| memchr::memmem::Finder::new("enpproperty"));
     let mut found: Option<usize> = None;
     for (i, line) in lines.iter().enumerate().rev() {
-        if !line.text.contains("enpproperty") {
+        if ENPPROPERTY.find(line.text.as_bytes()).is_none() {
             continue;
         }
         if !trailer::is_trailer_line(line.text) {
