@@ -271,11 +271,21 @@ impl Inbox {
         }))
     }
 
-    /// Claims one inbox file; `None` when it is gone (another process claimed it first).
+    /// Claims one inbox file; `None` when it is gone (another process claimed it first), or
+    /// when a claim of ours of the same name is still in flight.
     pub fn claim(&self, name: &OsStr) -> io::Result<Option<Claim>> {
+        use rustix::fs::{renameat_with, RenameFlags, CWD};
+        use rustix::io::Errno;
         let from = self.inbox.join(name);
         let to = self.processing.join(self.claim_name(name));
-        match fs::rename(&from, &to) {
+        // Never over a claim of ours still in flight (a newer drop of the same name): that
+        // one waits in the inbox for the next scan.
+        let renamed = match renameat_with(CWD, &from, CWD, &to, RenameFlags::NOREPLACE) {
+            Err(Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP) => fs::rename(&from, &to),
+            Err(Errno::EXIST) => return Ok(None),
+            other => other.map_err(io::Error::from),
+        };
+        match renamed {
             Ok(()) => Ok(Some(Claim {
                 pipeline: self.pipeline,
                 name: name.to_owned(),
@@ -295,8 +305,17 @@ impl Inbox {
             }
             AfterLoad::Archive => {
                 let dir = self.done.join(when.format("%Y/%m/%d").to_string());
-                fs::create_dir_all(&dir)?;
-                move_no_replace(&claim.path, &dir, &fit_name(&claim.name, MOVE_SUFFIX))
+                let name = fit_name(&claim.name, MOVE_SUFFIX);
+                // The day's directory usually exists and the name is usually free: try the
+                // link straight away, and create or look further only when it fails.
+                let target = dir.join(&name);
+                match move_file(&claim.path, &target) {
+                    Ok(true) => return Ok(target),
+                    Ok(false) => {}
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => fs::create_dir_all(&dir)?,
+                    Err(e) => return Err(e),
+                }
+                move_no_replace(&claim.path, &dir, &name)
             }
         }
     }
@@ -311,7 +330,7 @@ impl Inbox {
         loop {
             let target = free_target(&claim.path, &self.quarantine, &name)?;
             write_atomically(&report_path(&target), &json)?;
-            match link_then_unlink(&claim.path, &target)? {
+            match move_file(&claim.path, &target)? {
                 true => return Ok(target),
                 // Another process took that name meanwhile: pick the next one.
                 false => continue,
@@ -392,7 +411,7 @@ fn split_claim_name(file_name: &OsStr) -> (Option<String>, OsString) {
 fn move_no_replace(from: &Path, dir: &Path, name: &OsStr) -> io::Result<PathBuf> {
     loop {
         let target = free_target(from, dir, name)?;
-        if link_then_unlink(from, &target)? {
+        if move_file(from, &target)? {
             return Ok(target);
         }
     }
@@ -417,6 +436,21 @@ fn free_target(from: &Path, dir: &Path, name: &OsStr) -> io::Result<PathBuf> {
         }
     }
     unreachable!("u32 candidates exhausted")
+}
+
+/// Moves `from` to `to`, never replacing anything: `false` when `to` was taken by another file
+/// meanwhile. One `renameat2(RENAME_NOREPLACE)` where the filesystem has it (one directory
+/// operation instead of two), else a link and an unlink.
+fn move_file(from: &Path, to: &Path) -> io::Result<bool> {
+    use rustix::fs::{renameat_with, RenameFlags, CWD};
+    use rustix::io::Errno;
+    match renameat_with(CWD, from, CWD, to, RenameFlags::NOREPLACE) {
+        Ok(()) => Ok(true),
+        // Taken: by another file, or by this one when a crash interrupted a link and unlink.
+        Err(Errno::EXIST) => link_then_unlink(from, to),
+        Err(Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP) => link_then_unlink(from, to),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Links `from` as `to` (never replacing anything), then removes `from`. `false` when `to` was
@@ -508,5 +542,23 @@ mod tests {
         let to = move_no_replace(&src.join("b.txt"), &dst, OsStr::new("b.txt")).unwrap();
         assert_eq!(to, dst.join("b.txt"));
         assert!(!src.join("b.txt").exists());
+    }
+
+    #[test]
+    fn a_move_onto_a_taken_name_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        fs::write(&a, "a").unwrap();
+        fs::write(&b, "b").unwrap();
+        assert!(!move_file(&a, &b).unwrap());
+        assert_eq!(fs::read_to_string(&a).unwrap(), "a");
+        assert_eq!(fs::read_to_string(&b).unwrap(), "b");
+        let c = dir.path().join("c");
+        assert!(move_file(&a, &c).unwrap());
+        assert!(!a.exists());
+        assert_eq!(fs::read_to_string(&c).unwrap(), "a");
+        // Into a directory that does not exist: the caller creates it and tries again.
+        let err = move_file(&c, &dir.path().join("missing/c")).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::NotFound);
     }
 }
