@@ -678,18 +678,24 @@ impl Run {
             if batch.is_empty() {
                 deadline = Instant::now() + linger;
             }
-            batch_bytes += item.bytes();
-            batch.push(item);
-            let full = batch.len() >= self.load.batch_size || batch_bytes >= self.load.batch_bytes;
-            if full {
-                batch_bytes = 0;
+            // Then whatever else is queued: the workers blocked on a full queue are woken once
+            // for many free slots, not once per item (a context switch per file, otherwise).
+            let mut next_item = Some(item);
+            let mut closed = false;
+            while let Some(item) = next_item {
+                batch_bytes += item.bytes();
+                batch.push(item);
+                if batch.len() >= self.load.batch_size || batch_bytes >= self.load.batch_bytes {
+                    batch_bytes = 0;
+                    closed = batch_tx
+                        .send_async(std::mem::take(&mut batch))
+                        .await
+                        .is_err();
+                    break;
+                }
+                next_item = items.try_recv().ok();
             }
-            if full
-                && batch_tx
-                    .send_async(std::mem::take(&mut batch))
-                    .await
-                    .is_err()
-            {
+            if closed {
                 break;
             }
         }
