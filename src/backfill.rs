@@ -39,7 +39,7 @@ pub fn dry_run(
     stopped: &(dyn Fn() -> bool + Sync),
 ) {
     let opts = pipeline.parse_options("backfill");
-    let (tx, rx) = flume::bounded::<Walked>(4096);
+    let (tx, rx) = flume::bounded::<Vec<Walked>>(64);
     std::thread::scope(|scope| {
         let filter = &pipeline.filter;
         let walk_stats = stats.clone();
@@ -47,7 +47,7 @@ pub fn dry_run(
             archive::walk(roots, filter, shard, &tx, stopped);
             walk_stats.walk_done.store(true, Ordering::Relaxed);
         });
-        rx.into_iter().par_bridge().for_each(|walked| {
+        rx.into_iter().flatten().par_bridge().for_each(|walked| {
             stats.seen.fetch_add(1, Ordering::Relaxed);
             let file = match walked {
                 Walked::File(f) => f,

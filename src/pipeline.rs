@@ -39,8 +39,8 @@ const FILE_QUEUE: usize = 64;
 /// Parsed and encoded documents waiting for the batcher. The batcher fills a batch from it, so
 /// it only needs to absorb the parsers' jitter; every item is a whole document (~15 KB).
 const ITEM_QUEUE: usize = 128;
-/// Walked archive entries waiting for the progress check.
-const WALK_QUEUE: usize = 4096;
+/// Chunks of walked archive entries (up to 64 each) waiting for the progress check.
+const WALK_QUEUE: usize = 64;
 /// How long the progress check waits to fill a lookup batch.
 const WALK_LINGER: Duration = Duration::from_millis(100);
 
@@ -552,7 +552,7 @@ impl Run {
                     .map_err(|e| format!("watching: {e}"))
             }),
             Mode::Backfill(plan) => {
-                let (walk_tx, walk_rx) = flume::bounded::<Walked>(WALK_QUEUE);
+                let (walk_tx, walk_rx) = flume::bounded::<Vec<Walked>>(WALK_QUEUE);
                 let Some(pipeline) = self.pipelines.first() else {
                     return tokio::spawn(async { Err("backfill needs a pipeline".to_owned()) });
                 };
@@ -805,18 +805,29 @@ struct ProgressCheck {
 impl ProgressCheck {
     async fn run(
         &self,
-        walked: flume::Receiver<Walked>,
+        walked: flume::Receiver<Vec<Walked>>,
         files: flume::Sender<Origin>,
     ) -> Result<(), String> {
         let mut pending: Vec<ArchiveFile> = Vec::with_capacity(self.batch);
+        let mut chunk = Vec::new().into_iter();
         loop {
-            let next = if pending.is_empty() {
-                walked.recv_async().await.ok()
-            } else {
-                tokio::time::timeout(WALK_LINGER, walked.recv_async())
-                    .await
-                    .ok()
-                    .and_then(Result::ok)
+            let next = match chunk.next() {
+                Some(entry) => Some(entry),
+                None => {
+                    let received = if pending.is_empty() {
+                        walked.recv_async().await.ok()
+                    } else {
+                        tokio::time::timeout(WALK_LINGER, walked.recv_async())
+                            .await
+                            .ok()
+                            .and_then(Result::ok)
+                    };
+                    if let Some(received) = received {
+                        chunk = received.into_iter();
+                        continue;
+                    }
+                    None
+                }
             };
             match next {
                 Some(Walked::File(f)) => {
