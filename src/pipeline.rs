@@ -638,12 +638,28 @@ impl Run {
                 pipelines: self.pipelines.iter().map(|p| p.name.clone()).collect(),
                 report: report.clone(),
             };
+            let writer = Arc::new(writer);
             writer_tasks.push(tokio::spawn(async move {
                 let mut last_error = None;
+                // The files of a written batch are moved (or recorded done) while the next
+                // batch is written: the database does not wait for the filesystem. One such
+                // disposal per writer at a time.
+                let mut disposing: Option<tokio::task::JoinHandle<()>> = None;
                 while let Ok(batch) = batch_rx.recv_async().await {
-                    if let Some(e) = writer.write(batch).await {
-                        last_error = Some(e);
+                    match writer.write(batch).await {
+                        Ok(disposals) => {
+                            if let Some(previous) = disposing.take() {
+                                let _ = previous.await;
+                            }
+                            let writer = writer.clone();
+                            disposing =
+                                Some(tokio::spawn(async move { writer.dispose(disposals).await }));
+                        }
+                        Err(e) => last_error = Some(e),
                     }
+                }
+                if let Some(last) = disposing.take() {
+                    let _ = last.await;
                 }
                 last_error
             }));
@@ -1051,14 +1067,19 @@ enum Disposal {
     Unparsed(TransformError),
 }
 
+/// A written batch's files, with their documents' receipts and what became of them.
+type Disposals = Vec<(Origin, Option<Prepared>, Disposal)>;
+
 impl Writer {
-    async fn write(&self, batch: Vec<Item>) -> Option<LoadError> {
+    /// Writes a batch; returns what to do with its files, or the error that made the run
+    /// give up (the files given back).
+    async fn write(&self, batch: Vec<Item>) -> Result<Disposals, LoadError> {
         let size = batch.len();
         let span = info_span!("batch", size, run_id = %self.run_id);
         async move {
             if self.stop.is_set() {
                 self.give_back(batch.into_iter().map(|i| i.origin).collect()).await;
-                return None;
+                return Ok(Vec::new());
             }
             let started = Instant::now();
             let mut origins = Vec::with_capacity(size);
@@ -1083,7 +1104,7 @@ impl Writer {
                         error!(error = %e, "giving up on the batch; its files are left for a later run");
                         self.stop.trigger();
                         self.give_back(origins).await;
-                        return Some(e);
+                        return Err(e);
                     }
                 }
             };
@@ -1100,7 +1121,8 @@ impl Writer {
                 match err {
                     Some(e) => disposals.push((origin, None, Disposal::Unparsed(e))),
                     None => {
-                        let article = articles_iter.next();
+                        // Only the ids are needed from here on, not the encoded document.
+                        let article = articles_iter.next().map(Prepared::into_receipt);
                         let outcome = outcomes.next().unwrap_or(Outcome::Rejected {
                             code: "db_rejected",
                             message: "no outcome for this document".into(),
@@ -1109,8 +1131,7 @@ impl Writer {
                     }
                 }
             }
-            self.dispose(disposals).await;
-            None
+            Ok(disposals)
         }
         .instrument(span)
         .await
@@ -1141,7 +1162,10 @@ impl Writer {
         }
     }
 
-    async fn dispose(&self, disposals: Vec<(Origin, Option<Prepared>, Disposal)>) {
+    async fn dispose(&self, disposals: Disposals) {
+        if disposals.is_empty() {
+            return;
+        }
         let inboxes = self.inboxes.clone();
         let stats = self.stats.clone();
         let run_id = self.run_id.clone();

@@ -143,6 +143,14 @@ impl Prepared {
         })
     }
 
+    /// The same without its encoded document, once written: what the file stages need.
+    pub fn into_receipt(self) -> Prepared {
+        Prepared {
+            raw: RawDocumentBuf::new(),
+            ..self
+        }
+    }
+
     /// The size of the encoded document.
     pub fn bytes(&self) -> usize {
         self.raw.as_bytes().len()
