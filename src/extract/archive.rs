@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
-use ignore::{WalkBuilder, WalkState};
+use ignore::WalkBuilder;
 use sha2::{Digest, Sha256};
 
 use crate::settings::FileFilter;
@@ -116,107 +116,72 @@ pub fn walk(
         .hidden(false)
         .follow_links(false)
         .sort_by_file_name(|a, b| a.cmp(b));
-    let mut visitor = Visitor {
-        walk: Walk {
-            roots,
-            first,
-            filter,
-            shard,
-            out,
-            stopped,
-        },
-        chunk: Vec::with_capacity(WALK_CHUNK),
-    };
+    let mut chunk = Vec::with_capacity(WALK_CHUNK);
     for entry in builder.build() {
-        if visitor.visit(entry) == WalkState::Quit {
-            break;
+        if stopped() {
+            return;
         }
+        let Some(walked) = visit(entry, roots, first, filter, shard) else {
+            continue;
+        };
+        chunk.push(walked);
+        if chunk.len() == WALK_CHUNK
+            && out
+                .send(std::mem::replace(
+                    &mut chunk,
+                    Vec::with_capacity(WALK_CHUNK),
+                ))
+                .is_err()
+        {
+            return;
+        }
+    }
+    if !chunk.is_empty() {
+        let _ = out.send(chunk);
     }
 }
 
-/// What a walk looks for, and where it sends it.
-struct Walk<'s> {
-    roots: &'s [PathBuf],
-    first: &'s PathBuf,
-    filter: &'s FileFilter,
+/// What the walk makes of one entry: an accepted regular file this shard owns, an entry it
+/// cannot read, or nothing.
+fn visit(
+    entry: Result<ignore::DirEntry, ignore::Error>,
+    roots: &[PathBuf],
+    first: &PathBuf,
+    filter: &FileFilter,
     shard: Option<Shard>,
-    out: &'s flume::Sender<Vec<Walked>>,
-    stopped: &'s (dyn Fn() -> bool + Sync),
-}
-
-/// The walk's visits, sent a chunk at a time (the rest when the walk is done).
-struct Visitor<'s> {
-    walk: Walk<'s>,
-    chunk: Vec<Walked>,
-}
-
-impl Visitor<'_> {
-    fn push(&mut self, walked: Walked) -> WalkState {
-        self.chunk.push(walked);
-        if self.chunk.len() < WALK_CHUNK {
-            return WalkState::Continue;
-        }
-        let chunk = std::mem::replace(&mut self.chunk, Vec::with_capacity(WALK_CHUNK));
-        if self.walk.out.send(chunk).is_ok() {
-            WalkState::Continue
-        } else {
-            WalkState::Quit
-        }
-    }
-}
-
-impl Drop for Visitor<'_> {
-    fn drop(&mut self) {
-        if !self.chunk.is_empty() && !(self.walk.stopped)() {
-            let _ = self.walk.out.send(std::mem::take(&mut self.chunk));
-        }
-    }
-}
-
-impl Visitor<'_> {
-    fn visit(&mut self, entry: Result<ignore::DirEntry, ignore::Error>) -> WalkState {
-        let w = &self.walk;
-        if (w.stopped)() {
-            return WalkState::Quit;
-        }
-        let entry = match entry {
-            Ok(e) => e,
-            Err(err) => {
-                return self.push(Walked::Unreadable {
-                    path: error_path(&err).unwrap_or_default(),
-                    message: err.to_string(),
-                })
-            }
-        };
-        // Symlinks are never followed, out of the tree or within it; only regular files.
-        let is_file = entry.file_type().is_some_and(|t| t.is_file());
-        if !is_file || !w.filter.accepts(entry.file_name()) {
-            return WalkState::Continue;
-        }
-        let path = entry.path();
-        let root = w
-            .roots
-            .iter()
-            .find(|r| path.starts_with(r))
-            .unwrap_or(w.first);
-        let key = key_of(root, path);
-        if w.shard.is_some_and(|s| !s.owns(&key)) {
-            return WalkState::Continue;
-        }
-        let walked = match entry.metadata() {
-            Ok(meta) => Walked::File(ArchiveFile {
-                path: path.to_path_buf(),
-                key,
-                size: meta.len(),
-                mtime: meta.modified().ok().map(DateTime::<Utc>::from),
-            }),
-            Err(err) => Walked::Unreadable {
-                path: path.display().to_string(),
+) -> Option<Walked> {
+    let entry = match entry {
+        Ok(e) => e,
+        Err(err) => {
+            return Some(Walked::Unreadable {
+                path: error_path(&err).unwrap_or_default(),
                 message: err.to_string(),
-            },
-        };
-        self.push(walked)
+            })
+        }
+    };
+    // Symlinks are never followed, out of the tree or within it; only regular files.
+    let is_file = entry.file_type().is_some_and(|t| t.is_file());
+    if !is_file || !filter.accepts(entry.file_name()) {
+        return None;
     }
+    let path = entry.path();
+    let root = roots.iter().find(|r| path.starts_with(r)).unwrap_or(first);
+    let key = key_of(root, path);
+    if shard.is_some_and(|s| !s.owns(&key)) {
+        return None;
+    }
+    Some(match entry.metadata() {
+        Ok(meta) => Walked::File(ArchiveFile {
+            path: path.to_path_buf(),
+            key,
+            size: meta.len(),
+            mtime: meta.modified().ok().map(DateTime::<Utc>::from),
+        }),
+        Err(err) => Walked::Unreadable {
+            path: path.display().to_string(),
+            message: err.to_string(),
+        },
+    })
 }
 
 fn error_path(err: &ignore::Error) -> Option<String> {

@@ -274,16 +274,15 @@ impl Inbox {
     /// Claims one inbox file; `None` when it is gone (another process claimed it first), or
     /// when a claim of ours of the same name is still in flight.
     pub fn claim(&self, name: &OsStr) -> io::Result<Option<Claim>> {
-        use rustix::fs::{renameat_with, RenameFlags, CWD};
-        use rustix::io::Errno;
         let from = self.inbox.join(name);
         let to = self.processing.join(self.claim_name(name));
         // Never over a claim of ours still in flight (a newer drop of the same name): that
         // one waits in the inbox for the next scan.
-        let renamed = match renameat_with(CWD, &from, CWD, &to, RenameFlags::NOREPLACE) {
-            Err(Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP) => fs::rename(&from, &to),
-            Err(Errno::EXIST) => return Ok(None),
-            other => other.map_err(io::Error::from),
+        let renamed = match rename_no_replace(&from, &to) {
+            Ok(Some(true)) => Ok(()),
+            Ok(Some(false)) => return Ok(None),
+            Ok(None) => fs::rename(&from, &to),
+            Err(e) => Err(e),
         };
         match renamed {
             Ok(()) => Ok(Some(Claim {
@@ -306,16 +305,14 @@ impl Inbox {
             AfterLoad::Archive => {
                 let dir = self.done.join(when.format("%Y/%m/%d").to_string());
                 let name = fit_name(&claim.name, MOVE_SUFFIX);
-                // The day's directory usually exists and the name is usually free: try the
-                // link straight away, and create or look further only when it fails.
-                let target = dir.join(&name);
-                match move_file(&claim.path, &target) {
-                    Ok(true) => return Ok(target),
-                    Ok(false) => {}
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => fs::create_dir_all(&dir)?,
-                    Err(e) => return Err(e),
+                // The day's directory usually exists: created only when the move says not.
+                match move_no_replace(&claim.path, &dir, &name) {
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                        fs::create_dir_all(&dir)?;
+                        move_no_replace(&claim.path, &dir, &name)
+                    }
+                    moved => moved,
                 }
-                move_no_replace(&claim.path, &dir, &name)
             }
         }
     }
@@ -409,6 +406,11 @@ fn split_claim_name(file_name: &OsStr) -> (Option<String>, OsString) {
 /// When a crash interrupted an earlier move of the same file (the target is the same inode),
 /// the move is finished instead of made twice.
 fn move_no_replace(from: &Path, dir: &Path, name: &OsStr) -> io::Result<PathBuf> {
+    // The name is usually free: tried first, before looking for a free one.
+    let target = dir.join(name);
+    if move_file(from, &target)? {
+        return Ok(target);
+    }
     loop {
         let target = free_target(from, dir, name)?;
         if move_file(from, &target)? {
@@ -442,13 +444,23 @@ fn free_target(from: &Path, dir: &Path, name: &OsStr) -> io::Result<PathBuf> {
 /// meanwhile. One `renameat2(RENAME_NOREPLACE)` where the filesystem has it (one directory
 /// operation instead of two), else a link and an unlink.
 fn move_file(from: &Path, to: &Path) -> io::Result<bool> {
+    match rename_no_replace(from, to)? {
+        Some(true) => Ok(true),
+        // Taken (by another file, or by this one when a crash interrupted a link and unlink),
+        // or no RENAME_NOREPLACE here.
+        Some(false) | None => link_then_unlink(from, to),
+    }
+}
+
+/// `renameat2(RENAME_NOREPLACE)`: `Some(false)` when `to` exists, `None` when the filesystem
+/// or kernel cannot rename without replacing.
+fn rename_no_replace(from: &Path, to: &Path) -> io::Result<Option<bool>> {
     use rustix::fs::{renameat_with, RenameFlags, CWD};
     use rustix::io::Errno;
     match renameat_with(CWD, from, CWD, to, RenameFlags::NOREPLACE) {
-        Ok(()) => Ok(true),
-        // Taken: by another file, or by this one when a crash interrupted a link and unlink.
-        Err(Errno::EXIST) => link_then_unlink(from, to),
-        Err(Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP) => link_then_unlink(from, to),
+        Ok(()) => Ok(Some(true)),
+        Err(Errno::EXIST) => Ok(Some(false)),
+        Err(Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP) => Ok(None),
         Err(e) => Err(e.into()),
     }
 }

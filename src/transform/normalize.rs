@@ -298,6 +298,18 @@ mod tests {
         assert_eq!(out, "kept", "a refused line leaves the buffer as it was");
     }
 
+    /// The clean characters are listed twice, as bytes (`is_clean_at`, vectorized) and as
+    /// characters (`map_full_width_into`): the two lists must agree.
+    #[test]
+    fn both_fast_paths_know_the_same_clean_characters() {
+        for c in (0x21..0x10000).filter_map(char::from_u32) {
+            let line = c.to_string();
+            let mut mapped = String::new();
+            let kept = map_full_width_into(&line, &mut mapped) && mapped == line;
+            assert_eq!(is_clean(line.as_bytes()), kept, "U+{:04X}", c as u32);
+        }
+    }
+
     proptest::proptest! {
         /// Lines from an alphabet around the fast paths' edges: whatever path a line takes,
         /// it comes out as NFKC plus the space rules make it.
