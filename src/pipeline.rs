@@ -29,7 +29,7 @@ use crate::document::Article;
 use crate::extract::archive::{self, ArchiveFile, Shard, Walked};
 use crate::extract::{watch, Claim, Inbox, QuarantineReport, WatchRules};
 use crate::load::retry::Backoff;
-use crate::load::{LoadError, Loader, Outcome, Prepared};
+use crate::load::{LoadError, Loader, Outcome, Prepared, Receipt};
 use crate::settings::{LoadSettings, Pipeline};
 use crate::transform::{self, ParseOptions, TransformError};
 
@@ -1068,7 +1068,7 @@ enum Disposal {
 }
 
 /// A written batch's files, with their documents' receipts and what became of them.
-type Disposals = Vec<(Origin, Option<Prepared>, Disposal)>;
+type Disposals = Vec<(Origin, Option<Receipt>, Disposal)>;
 
 impl Writer {
     /// Writes a batch; returns what to do with its files, or the error that made the run
@@ -1121,7 +1121,6 @@ impl Writer {
                 match err {
                     Some(e) => disposals.push((origin, None, Disposal::Unparsed(e))),
                     None => {
-                        // Only the ids are needed from here on, not the encoded document.
                         let article = articles_iter.next().map(Prepared::into_receipt);
                         let outcome = outcomes.next().unwrap_or(Outcome::Rejected {
                             code: "db_rejected",

@@ -143,11 +143,11 @@ impl Prepared {
         })
     }
 
-    /// The same without its encoded document, once written: what the file stages need.
-    pub fn into_receipt(self) -> Prepared {
-        Prepared {
-            raw: RawDocumentBuf::new(),
-            ..self
+    /// What the file stages need once the document is written.
+    pub fn into_receipt(self) -> Receipt {
+        Receipt {
+            id: self.id,
+            sha256: self.sha256,
         }
     }
 
@@ -155,6 +155,14 @@ impl Prepared {
     pub fn bytes(&self) -> usize {
         self.raw.as_bytes().len()
     }
+}
+
+/// A written article, as the file stages record it.
+#[derive(Debug, Clone)]
+pub struct Receipt {
+    pub id: String,
+    /// The raw file's SHA-256.
+    pub sha256: String,
 }
 
 /// The loader's own fields, written after the article's.
