@@ -12,7 +12,7 @@
 //! database error, shutdown), inbox files not yet written go back to the inbox and archive
 //! files are simply left for the next run.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -25,11 +25,12 @@ use serde::Serialize;
 use tokio::sync::Notify;
 use tracing::{error, info, info_span, warn, Instrument};
 
+use crate::backfill::{fingerprint, FinishedDirs};
 use crate::document::Article;
 use crate::extract::archive::{self, ArchiveFile, Shard, Walked};
 use crate::extract::{watch, Claim, Inbox, QuarantineReport, WatchRules};
 use crate::load::retry::Backoff;
-use crate::load::{LoadError, Loader, Outcome, Prepared, Receipt};
+use crate::load::{progress_page, LoadError, Loader, Outcome, Prepared, Receipt, PAGE_FILES};
 use crate::settings::{LoadSettings, Pipeline};
 use crate::transform::{self, ParseOptions, TransformError};
 
@@ -41,6 +42,8 @@ const FILE_QUEUE: usize = 64;
 const ITEM_QUEUE: usize = 128;
 /// Chunks of walked archive entries (up to 64 each) waiting for the progress check.
 const WALK_QUEUE: usize = 64;
+/// Directories whose finished files the progress check keeps between batches.
+const FINISHED_DIRS: usize = 64;
 /// How long the progress check waits to fill a lookup batch.
 const WALK_LINGER: Duration = Duration::from_millis(100);
 
@@ -623,6 +626,7 @@ impl Run {
         // A rendezvous: a full batch waits in the batcher's hands until a writer is free, so
         // at most `writers` batches are in flight plus the one being filled.
         let (batch_tx, batch_rx) = flume::bounded::<Vec<Item>>(0);
+        let pages = Arc::new(AtomicU64::new(0));
         let mut writer_tasks = Vec::with_capacity(writers);
         for _ in 0..writers {
             let batch_rx = batch_rx.clone();
@@ -637,6 +641,7 @@ impl Run {
                 health: self.health.clone(),
                 pipelines: self.pipelines.iter().map(|p| p.name.clone()).collect(),
                 report: report.clone(),
+                pages: pages.clone(),
             };
             let writer = Arc::new(writer);
             writer_tasks.push(tokio::spawn(async move {
@@ -805,8 +810,9 @@ fn extract_once(
     Ok(())
 }
 
-/// Backfill: skips the walked files an earlier run finished (same size and mtime), one
-/// progress lookup per batch, and passes the rest on.
+/// Backfill: skips the walked files an earlier run finished (same size and mtime), with at
+/// most one progress lookup per batch (for its directories not loaded yet), and passes the
+/// rest on.
 struct ProgressCheck {
     loader: Loader,
     pipeline: String,
@@ -825,6 +831,7 @@ impl ProgressCheck {
         files: flume::Sender<Origin>,
     ) -> Result<(), String> {
         let mut pending: Vec<ArchiveFile> = Vec::with_capacity(self.batch);
+        let mut finished = FinishedDirs::new(FINISHED_DIRS);
         let mut chunk = Vec::new().into_iter();
         loop {
             let next = match chunk.next() {
@@ -877,11 +884,9 @@ impl ProgressCheck {
                 return Ok(());
             }
             let batch = std::mem::take(&mut pending);
-            let finished = self.lookup(&batch).await?;
+            self.load_dirs(&mut finished, &batch).await?;
             for f in batch {
-                let id = format!("{}:{}", self.pipeline, f.key);
-                let mtime = f.mtime.map_or(-1, |t| t.timestamp_millis());
-                if finished.get(&id) == Some(&(f.size as i64, mtime)) {
+                if finished.is_finished(&f) {
                     bump(&self.stats.skipped);
                     continue;
                 }
@@ -889,21 +894,38 @@ impl ProgressCheck {
                     return Ok(());
                 }
             }
+            finished.trim();
         }
     }
 
-    async fn lookup(
+    /// Loads what earlier runs finished in the batch's directories not loaded yet.
+    async fn load_dirs(
         &self,
+        finished: &mut FinishedDirs,
         batch: &[ArchiveFile],
-    ) -> Result<std::collections::HashMap<String, (i64, i64)>, String> {
-        let ids: Vec<String> = batch
-            .iter()
-            .map(|f| format!("{}:{}", self.pipeline, f.key))
-            .collect();
+    ) -> Result<(), String> {
+        let dirs = finished.unknown(batch);
+        if dirs.is_empty() {
+            return Ok(());
+        }
         let mut backoff = Backoff::new(self.budget);
         loop {
-            match self.loader.lookup_progress(&ids).await {
-                Ok(found) => return Ok(found),
+            // Filled afresh on every attempt: a lookup cut short loads nothing.
+            let mut loaded: HashMap<String, HashSet<u128>> =
+                dirs.iter().map(|d| (d.clone(), HashSet::new())).collect();
+            let result = self
+                .loader
+                .lookup_progress(&self.pipeline, &dirs, |dir, name, size, mtime| {
+                    if let Some(prints) = loaded.get_mut(dir) {
+                        prints.insert(fingerprint(name, size, mtime));
+                    }
+                })
+                .await;
+            match result {
+                Ok(()) => {
+                    finished.load(loaded);
+                    return Ok(());
+                }
                 Err(e) if e.is_transient() && !self.shutdown.is_set() => {
                     bump(&self.stats.retries);
                     match backoff.next_delay() {
@@ -1059,6 +1081,8 @@ struct Writer {
     health: Arc<Health>,
     pipelines: Vec<String>,
     report: Option<Arc<ReportSink>>,
+    /// Numbers the backfill progress pages of the run, across its writers.
+    pages: Arc<AtomicU64>,
 }
 
 /// What became of one item of a written batch.
@@ -1171,10 +1195,12 @@ impl Writer {
         let pipelines = self.pipelines.clone();
         let report = self.report.clone();
         let now = Utc::now();
-        let work = move || -> Vec<Document> {
-            let mut progress = Vec::new();
+        let work = move || -> BTreeMap<(usize, String), Vec<Document>> {
+            // Finished archive files, per pipeline and directory.
+            let mut progress: BTreeMap<(usize, String), Vec<Document>> = BTreeMap::new();
             for (origin, article, disposal) in disposals {
-                let pipeline = &pipelines[origin.pipeline()];
+                let file_pipeline = origin.pipeline();
+                let pipeline = &pipelines[file_pipeline];
                 let shown = origin.shown();
                 // Quarantine: the code and message, or a written outcome.
                 let (label, quarantined) = match &disposal {
@@ -1240,19 +1266,19 @@ impl Writer {
                                 });
                             }
                         }
-                        progress.push(doc! {
-                            "_id": format!("{pipeline}:{}", file.key),
-                            "pipeline": pipeline,
-                            "path": &file.key,
-                            "size": file.size as i64,
-                            "mtime": file.mtime.map(bson::DateTime::from_chrono),
-                            "sha256": article.as_ref().map(|a| a.sha256.clone()),
-                            "outcome": label,
-                            "code": quarantined.as_ref().map(|q| q.0),
-                            "article_id": article.as_ref().map(|a| a.id.clone()),
-                            "run_id": &run_id,
-                            "at": bson::DateTime::from_chrono(now),
-                        });
+                        let (dir, name) = file.dir_and_name();
+                        progress
+                            .entry((file_pipeline, dir.to_owned()))
+                            .or_default()
+                            .push(doc! {
+                                "name": name,
+                                "size": file.size as i64,
+                                "mtime": file.mtime.map(bson::DateTime::from_chrono),
+                                "sha256": article.as_ref().map(|a| a.sha256.clone()),
+                                "outcome": label,
+                                "code": quarantined.as_ref().map(|q| q.0),
+                                "article_id": article.as_ref().map(|a| a.id.clone()),
+                            });
                     }
                 }
             }
@@ -1265,9 +1291,28 @@ impl Writer {
                 return;
             }
         };
-        if progress.is_empty() {
+        let at = bson::DateTime::from_chrono(now);
+        let mut pages = Vec::new();
+        for ((pipeline, dir), files) in progress {
+            let mut files = files.into_iter().peekable();
+            while files.peek().is_some() {
+                let n = self.pages.fetch_add(1, Ordering::Relaxed);
+                let id = format!("{}:{n:08}", self.run_id);
+                let page: Vec<Document> = files.by_ref().take(PAGE_FILES).collect();
+                pages.push(progress_page(
+                    id,
+                    &self.pipelines[pipeline],
+                    &dir,
+                    &self.run_id,
+                    at,
+                    page,
+                ));
+            }
+        }
+        if pages.is_empty() {
             return;
         }
+        let progress = pages;
         let mut backoff = Backoff::new(self.budget);
         loop {
             match self.loader.save_progress(&progress).await {

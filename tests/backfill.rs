@@ -159,10 +159,7 @@ async fn an_interrupted_backfill_resumes_without_parsing_finished_files() {
     let progress = db.collection::<Document>("backfill_progress");
     let mut done = 0;
     for _ in 0..600 {
-        done = progress
-            .count_documents(mongodb::bson::doc! {})
-            .await
-            .unwrap_or(0);
+        done = recorded_files(&progress).await;
         if done >= 300 {
             break;
         }
@@ -348,11 +345,27 @@ async fn a_run_after_two_shards_skips_every_file() {
     ws.cleanup().await;
 }
 
-/// The progress lookup, asked in chunks: it returns exactly the ids asked for that exist.
+/// How many files the progress pages record.
+async fn recorded_files(progress: &mongodb::Collection<Document>) -> usize {
+    use futures::TryStreamExt;
+    let Ok(cursor) = progress.find(mongodb::bson::doc! {}).await else {
+        return 0;
+    };
+    let pages: Vec<Document> = cursor.try_collect().await.unwrap_or_default();
+    pages
+        .iter()
+        .filter_map(|p| p.get_array("files").ok())
+        .map(Vec::len)
+        .sum()
+}
+
+/// Progress pages: a lookup by directory streams every entry of that directory's pages (of
+/// this pipeline), each version of a file read more than once, and nothing else.
 #[tokio::test(flavor = "multi_thread")]
-async fn progress_lookups_return_exactly_the_ids_asked_for() {
-    use article_etl::load::{Loader, WriteApi};
-    use mongodb::bson::doc;
+async fn progress_lookups_return_exactly_the_directories_asked_for() {
+    use article_etl::load::{progress_page, Loader, WriteApi};
+    use mongodb::bson::{doc, DateTime};
+    use std::collections::HashSet;
 
     let db = unique_db("progress_lookup");
     let uri = server_uri();
@@ -365,25 +378,85 @@ async fn progress_lookups_return_exactly_the_ids_asked_for() {
     )
     .await
     .unwrap();
-    let id = |i: i64| format!("p:r/{:02}/{i:04}.txt", i / 37);
-    let records: Vec<_> = (0..600)
-        .filter(|i| i % 3 != 0)
-        .map(|i| doc! { "_id": id(i), "size": i, "mtime": mongodb::bson::DateTime::from_millis(i * 1000) })
-        .collect();
-    loader.save_progress(&records).await.unwrap();
-
-    // Every third id is missing; the ids span many query chunks.
-    let asked: Vec<String> = (0..500).rev().map(id).collect();
-    let found = loader.lookup_progress(&asked).await.unwrap();
-    assert_eq!(found.len(), (0..500).filter(|i| i % 3 != 0).count());
-    for i in 0..500 {
-        assert_eq!(
-            found.get(&id(i)).copied(),
-            (i % 3 != 0).then_some((i, i * 1000)),
-            "{i}"
-        );
+    loader.ensure_indexes().await.unwrap();
+    let dir = |i: i64| format!("r/{:03}", i / 7);
+    let name = |i: i64| format!("{i:05}.txt");
+    let entry = |i: i64, size: i64| doc! { "name": name(i), "size": size, "mtime": DateTime::from_millis(i * 1000) };
+    let at = DateTime::now();
+    // Directories of seven files, every third file missing, the pages cut across directories
+    // as batches would be; file 7 was read a second time after it grew.
+    let mut pages = Vec::new();
+    for i in (0..1400).filter(|i| i % 3 != 0) {
+        pages.push(progress_page(
+            format!("run:{i}"),
+            "p",
+            &dir(i),
+            "run",
+            at,
+            vec![entry(i, i)],
+        ));
     }
-    assert!(loader.lookup_progress(&[]).await.unwrap().is_empty());
+    pages.push(progress_page(
+        "run:x".into(),
+        "p",
+        &dir(7),
+        "run",
+        at,
+        vec![entry(7, 7_000)],
+    ));
+    pages.push(progress_page(
+        "other:0".into(),
+        "q",
+        &dir(3),
+        "other",
+        at,
+        vec![entry(3, 3)],
+    ));
+    loader.save_progress(&pages).await.unwrap();
+    // Saving pages again (a retry after a lost reply) is harmless.
+    loader.save_progress(&pages[..2]).await.unwrap();
+
+    // 120 directories asked: more than one query's worth.
+    let asked: Vec<String> = (0..120).rev().map(|d| dir(d * 7)).collect();
+    let mut found = HashSet::new();
+    loader
+        .lookup_progress("p", &asked, |d, n, size, mtime| {
+            assert!(
+                found.insert((d.to_owned(), n.to_owned(), size, mtime)),
+                "{d}/{n} twice"
+            );
+        })
+        .await
+        .unwrap();
+    let mut expected: HashSet<_> = (0..840)
+        .filter(|i| i % 3 != 0)
+        .map(|i| (dir(i), name(i), i, i * 1000))
+        .collect();
+    expected.insert((dir(7), name(7), 7_000, 7_000));
+    assert_eq!(found, expected);
+
+    let mut none = 0;
+    loader
+        .lookup_progress("p", &[], |_, _, _, _| none += 1)
+        .await
+        .unwrap();
+    loader
+        .lookup_progress("p", &["r/999".to_owned()], |_, _, _, _| none += 1)
+        .await
+        .unwrap();
+    assert_eq!(none, 0);
+    let mut other = Vec::new();
+    loader
+        .lookup_progress("q", &[dir(0), dir(7)], |d, n, _, _| {
+            other.push(format!("{d}/{n}"))
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        other,
+        vec![format!("{}/{}", dir(3), name(3))],
+        "another pipeline's pages"
+    );
     mongodb::Client::with_uri_str(&uri)
         .await
         .unwrap()
@@ -391,4 +464,56 @@ async fn progress_lookups_return_exactly_the_ids_asked_for() {
         .drop()
         .await
         .unwrap();
+}
+
+/// A flat directory written in batches bigger than a page: its progress is split into pages of
+/// `PAGE_FILES`, and a second run skips every file.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_big_batch_of_one_directory_is_recorded_in_several_pages() {
+    use article_etl::load::PAGE_FILES;
+    let ws = Workspace::with(
+        "backfill_pages",
+        Options {
+            batch_size: 1_500,
+            // Long enough for the whole directory to make one batch.
+            batch_linger_ms: 10_000,
+            writers: 1,
+            ..Options::default()
+        },
+    );
+    let archive = tempfile::tempdir().unwrap();
+    let tree = archive.path().join("flat");
+    std::fs::create_dir_all(&tree).unwrap();
+    let total = PAGE_FILES as u64 + 200;
+    for i in 0..total {
+        let id = 300_000 + i;
+        std::fs::write(
+            tree.join(format!("content_{id}.txt")),
+            article(id, &format!("平铺目录稿件{id}"), &paragraphs(id, 1)),
+        )
+        .unwrap();
+    }
+    backfill(&ws, &tree, &[]).success();
+    let pages = ws.collection("backfill_progress").await;
+    let mut sizes: Vec<usize> = pages
+        .iter()
+        .map(|p| {
+            assert_eq!(p.get_str("dir").unwrap(), "flat");
+            p.get_array("files").unwrap().len()
+        })
+        .collect();
+    sizes.sort_unstable();
+    assert_eq!(
+        sizes.iter().sum::<usize>() as u64,
+        total,
+        "every file recorded once"
+    );
+    assert!(sizes.iter().all(|&n| n <= PAGE_FILES), "{sizes:?}");
+    assert_eq!(sizes, vec![200, PAGE_FILES], "one batch, two pages");
+
+    backfill(&ws, &tree, &[]).success();
+    let runs = runs_of_mode(&ws, "backfill").await;
+    assert_eq!(count(&runs[1], "skipped"), total as i64);
+    assert_eq!(count(&runs[1], "parsed"), 0);
+    ws.cleanup().await;
 }

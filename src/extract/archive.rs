@@ -26,6 +26,14 @@ pub struct ArchiveFile {
     pub mtime: Option<DateTime<Utc>>,
 }
 
+impl ArchiveFile {
+    /// The key's directory and file name (`2004/01/02`, `content_1.txt`): backfill progress
+    /// is kept per directory.
+    pub fn dir_and_name(&self) -> (&str, &str) {
+        self.key.rsplit_once('/').unwrap_or(("", &self.key))
+    }
+}
+
 /// What the walk yields: files, and the entries it could not read.
 #[derive(Debug)]
 pub enum Walked {

@@ -30,10 +30,13 @@ use retry::is_transient_code;
 /// Collections, named once.
 pub const REVISIONS: &str = "article_revisions";
 pub const RUNS: &str = "ingest_runs";
-/// Backfill progress: one document per archive file finished, keyed `<pipeline>:<key>`.
+/// Backfill progress: pages of finished archive files, one per directory and written batch
+/// (see `progress_page`), found by `(pipeline, dir)`.
 pub const PROGRESS: &str = "backfill_progress";
-/// Statements per `update` command when saving progress.
-const PROGRESS_CHUNK: usize = 1000;
+/// Files per progress page: a page stays far under the 16 MB document limit.
+pub const PAGE_FILES: usize = 1000;
+/// Directories per progress lookup.
+const PROGRESS_LOOKUP_DIRS: usize = 50;
 /// Ids per `$in` lookup, and such lookups in flight at once (see `find_by_ids`).
 const LOOKUP_CHUNK: usize = 50;
 const LOOKUPS_IN_FLIGHT: usize = 4;
@@ -339,6 +342,13 @@ impl Loader {
             .create_index(
                 IndexModel::builder()
                     .keys(doc! { "started_at": -1 })
+                    .build(),
+            )
+            .await?;
+        self.progress
+            .create_index(
+                IndexModel::builder()
+                    .keys(doc! { "pipeline": 1, "dir": 1 })
                     .build(),
             )
             .await?;
@@ -749,75 +759,66 @@ impl Loader {
         }
     }
 
-    /// What a backfill already finished among `ids` (`<pipeline>:<key>`): size and mtime (ms).
-    pub async fn lookup_progress(
+    /// Everything the progress pages of `pipeline` record about the files of `dirs`
+    /// (archive keys of directories): `each(dir, name, size, mtime in ms or -1)` once per
+    /// entry, streamed, so a directory of a million files is never held as documents. A
+    /// file read again after it changed has an entry per version.
+    pub async fn lookup_progress<F>(
         &self,
-        ids: &[String],
-    ) -> Result<HashMap<String, (i64, i64)>, LoadError> {
-        let found = find_by_ids(&self.progress, ids, doc! { "size": 1, "mtime": 1 }).await?;
-        let mut out = HashMap::with_capacity(found.len());
-        for d in found {
-            let Ok(id) = d.get_str("_id") else { continue };
-            let size = d.get_i64("size").unwrap_or(-1);
-            let mtime = d
-                .get_datetime("mtime")
-                .map(|t| t.timestamp_millis())
-                .unwrap_or(-1);
-            out.insert(id.to_owned(), (size, mtime));
+        pipeline: &str,
+        dirs: &[String],
+        mut each: F,
+    ) -> Result<(), LoadError>
+    where
+        F: FnMut(&str, &str, i64, i64),
+    {
+        use futures::TryStreamExt;
+        for chunk in dirs.chunks(PROGRESS_LOOKUP_DIRS) {
+            let mut cursor = self
+                .progress
+                .find(doc! { "pipeline": pipeline, "dir": { "$in": chunk } })
+                .projection(
+                    doc! { "_id": 0, "dir": 1, "files.name": 1, "files.size": 1, "files.mtime": 1 },
+                )
+                .await?;
+            while let Some(page) = cursor.try_next().await? {
+                let (Ok(dir), Ok(files)) = (page.get_str("dir"), page.get_array("files")) else {
+                    continue;
+                };
+                for entry in files.iter().filter_map(Bson::as_document) {
+                    let Ok(name) = entry.get_str("name") else {
+                        continue;
+                    };
+                    let size = entry.get_i64("size").unwrap_or(-1);
+                    let mtime = entry
+                        .get_datetime("mtime")
+                        .map(|t| t.timestamp_millis())
+                        .unwrap_or(-1);
+                    each(dir, name, size, mtime);
+                }
+            }
         }
-        Ok(out)
+        Ok(())
     }
 
-    /// Records finished archive files (keyed by `_id`), in few commands.
-    pub async fn save_progress(&self, docs: &[Document]) -> Result<(), LoadError> {
-        // Most files are recorded for the first time: plain inserts, several times cheaper
-        // than upserts. Files read again (changed since) collide and are upserted.
-        let mut again: Vec<Document> = Vec::new();
-        if let Err(e) = self.progress.insert_many(docs).ordered(false).await {
-            match e.kind.as_ref() {
+    /// Saves progress pages (see `progress_page`). Idempotent: a page already saved (a retry
+    /// after a lost reply) is a duplicate `_id`, and counts as saved.
+    pub async fn save_progress(&self, pages: &[Document]) -> Result<(), LoadError> {
+        if pages.is_empty() {
+            return Ok(());
+        }
+        match self.progress.insert_many(pages).ordered(false).await {
+            Ok(_) => Ok(()),
+            Err(e) => match e.kind.as_ref() {
                 ErrorKind::InsertMany(m)
                     if m.write_concern_error.is_none()
                         && m.write_errors.iter().flatten().all(|w| w.code == 11000) =>
                 {
-                    for w in m.write_errors.iter().flatten() {
-                        if let Some(d) = docs.get(w.index) {
-                            again.push(d.clone());
-                        }
-                    }
+                    Ok(())
                 }
-                _ => return Err(e.into()),
-            }
+                _ => Err(e.into()),
+            },
         }
-        for chunk in again.chunks(PROGRESS_CHUNK) {
-            let updates: Vec<Document> = chunk
-                .iter()
-                .map(|d| {
-                    doc! {
-                        "q": { "_id": d.get("_id").cloned().unwrap_or(Bson::Null) },
-                        "u": d.clone(),
-                        "upsert": true,
-                        "multi": false,
-                    }
-                })
-                .collect();
-            let reply = self
-                .db
-                .run_command(doc! {
-                    "update": self.progress.name(),
-                    "updates": updates,
-                    "ordered": false,
-                    "writeConcern": { "w": "majority" },
-                })
-                .await?;
-            if reply.get_document("writeConcernError").is_ok()
-                || reply.get_array("writeErrors").is_ok()
-            {
-                return Err(LoadError::Transient(format!(
-                    "saving backfill progress: {reply}"
-                )));
-            }
-        }
-        Ok(())
     }
 
     /// Writes or updates a run record (`ingest_runs`), keyed by the run id.
@@ -828,6 +829,30 @@ impl Loader {
             .upsert(true)
             .await?;
         Ok(())
+    }
+}
+
+/// A progress page: the files of one directory (`dir`, an archive key) finished in one written
+/// batch of one pipeline, each entry `{ name, size, mtime, sha256, outcome, code, article_id }`,
+/// at most `PAGE_FILES` of them. A page per directory and batch rather than a record per file:
+/// on a busy server, inserting and finding a few pages costs a fraction of 500 small
+/// documents, and a lookup by directory is an equality match. `id` is unique to the page (run
+/// id, page number), which makes saving it again a no-op.
+pub fn progress_page(
+    id: String,
+    pipeline: &str,
+    dir: &str,
+    run_id: &str,
+    at: bson::DateTime,
+    files: Vec<Document>,
+) -> Document {
+    doc! {
+        "_id": id,
+        "pipeline": pipeline,
+        "dir": dir,
+        "run_id": run_id,
+        "at": at,
+        "files": files,
     }
 }
 

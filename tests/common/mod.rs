@@ -122,6 +122,8 @@ impl Drop for PrivateServer {
 #[derive(Clone)]
 pub struct Options {
     pub batch_size: usize,
+    /// How long a batch may wait to fill (the settings' `batch_linger_ms`).
+    pub batch_linger_ms: u64,
     pub write_api: &'static str,
     pub retry_budget_ms: u64,
     pub writers: usize,
@@ -140,6 +142,7 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             batch_size: 100,
+            batch_linger_ms: 50,
             write_api: "auto",
             retry_budget_ms: 20_000,
             writers: 2,
@@ -196,7 +199,7 @@ database = "{db}"
 server_selection_timeout_ms = {sst}
 [load]
 batch_size = {batch}
-batch_linger_ms = 50
+batch_linger_ms = {linger}
 writers = {writers}
 retry_budget_ms = {budget}
 write_api = "{api}"
@@ -209,6 +212,7 @@ shutdown_timeout_ms = 30000
 "#,
                 sst = o.server_selection_timeout_ms,
                 batch = o.batch_size,
+                linger = o.batch_linger_ms,
                 writers = o.writers,
                 budget = o.retry_budget_ms,
                 api = o.write_api,
