@@ -91,10 +91,12 @@ pub fn is_furniture(line: &str) -> bool {
     if line.split(' ').all(|t| NAVIGATION.contains(&t)) {
         return true;
     }
-    REGISTRATION.is_match(line)
+    // Each regex behind a test of a character its matches must hold: most lines are text, and
+    // a regex call costs more than these checks.
+    (line.contains(['国', 'C']) && REGISTRATION.is_match(line))
         || (line.starts_with('《') && SOURCE_LINE.is_match(line))
         || (line.starts_with('(') && JUMP.is_match(line) && line.find(')') == Some(line.len() - 1))
-        || COUNTER.is_match(line)
+        || (line.starts_with(['阅', '浏', '点', '访', '本']) && COUNTER.is_match(line))
         || page_label(line).is_some()
 }
 
@@ -113,14 +115,17 @@ pub fn artefact(line: &str) -> Option<Artefact> {
     if line.starts_with('本') && WORD_COUNT.is_match(line) {
         return Some(Artefact::WordCount);
     }
-    if chars_at_most(line, FURNITURE_MAX_CHARS) && EDITOR.is_match(line) {
+    if line.starts_with(['(', '责', '值', '编', '校', '审', '美', '终', '二', '一', '签'])
+        && chars_at_most(line, FURNITURE_MAX_CHARS)
+        && EDITOR.is_match(line)
+    {
         return Some(Artefact::Editor);
     }
     let end = line.trim_end_matches([')', ']', '】']);
     if end.ends_with('摄')
         || end.ends_with("摄影")
         || end.ends_with("新华社发")
-        || CAPTION_START.is_match(line)
+        || (line.starts_with(['▶', '▲', '△', '图']) && CAPTION_START.is_match(line))
     {
         return Some(Artefact::Caption);
     }

@@ -10,7 +10,7 @@ use regex::Regex;
 use super::byline;
 use super::furniture::{artefact, is_furniture, page_label};
 use super::normalize::Line;
-use super::text::{chars_at_most, compact, HEADER_LINE_MAX_CHARS};
+use super::text::{chars_at_most, compact, iso_date, HEADER_LINE_MAX_CHARS};
 use crate::document::{Artefact, Author, Page, Warning};
 
 /// How many lines after the date/page preamble may still be header lines (kicker, headline,
@@ -66,7 +66,7 @@ fn date_line(line: &str, no: usize) -> Option<(HeaderDate, &str)> {
     let num = |i: usize| caps[i].parse::<u32>().unwrap_or(0);
     let year = caps[1].parse::<i32>().unwrap_or(0);
     let date =
-        NaiveDate::from_ymd_opt(year, num(2), num(3)).map(|d| d.format("%Y-%m-%d").to_string());
+        NaiveDate::from_ymd_opt(year, num(2), num(3)).map(|d| iso_date(d));
     let rest = caps.get(4).map_or("", |m| m.as_str());
     let written = line[..line.len() - rest.len()].trim_end().to_owned();
     Some((

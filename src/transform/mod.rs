@@ -13,6 +13,7 @@ pub mod slot;
 pub mod text;
 pub mod trailer;
 
+use std::borrow::Cow;
 use std::io::Read;
 use std::path::Path;
 use std::sync::LazyLock;
@@ -180,10 +181,13 @@ pub fn transform(raw: &RawFile<'_>, opts: &ParseOptions) -> Result<Article, Tran
     let (content_end, parsed) = match located {
         None => (lines.len(), None),
         Some(loc) => {
-            let early = &lines[..loc.first.min(HEADLINE_SEARCH_LINES)];
+            let early: Vec<Cow<'_, str>> = lines[..loc.first.min(HEADLINE_SEARCH_LINES)]
+                .iter()
+                .map(|l| compact(l.text))
+                .collect();
             let in_header = |candidate: &str| {
                 let c = compact(candidate);
-                !c.is_empty() && early.iter().any(|l| compact(l.text) == c)
+                !c.is_empty() && early.iter().any(|l| *l == c)
             };
             let parsed = trailer::parse(&loc.raw, &in_header)
                 .map_err(|kind| fail(kind, Some(lines[loc.last].no)))?;

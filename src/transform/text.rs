@@ -12,7 +12,7 @@ pub const HEADER_LINE_MAX_CHARS: usize = 64;
 /// CMS and the page lay out spaces differently.
 pub fn compact(s: &str) -> Cow<'_, str> {
     if s.contains(' ') {
-        Cow::Owned(s.chars().filter(|&c| c != ' ').collect())
+        Cow::Owned(s.replace(' ', ""))
     } else {
         Cow::Borrowed(s)
     }
@@ -20,6 +20,13 @@ pub fn compact(s: &str) -> Cow<'_, str> {
 
 pub fn is_integer(token: &str) -> bool {
     !token.is_empty() && token.len() <= 18 && token.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// `2024-01-02`: what `format("%Y-%m-%d")` gives for the four-digit years dates here have,
+/// without parsing a format string for every date.
+pub fn iso_date(d: chrono::NaiveDate) -> String {
+    use chrono::Datelike;
+    format!("{:04}-{:02}-{:02}", d.year(), d.month(), d.day())
 }
 
 /// Character count, stopping early once past `limit` (lines can be long; most checks only need
@@ -32,7 +39,10 @@ pub fn chars_at_most(s: &str, limit: usize) -> bool {
     if s.len() > limit * 4 {
         return false;
     }
-    s.chars().nth(limit).is_none()
+    // Characters are the bytes that do not continue one (`10xxxxxx`): one pass the compiler
+    // vectorizes, where walking `chars()` decodes each one.
+    let continuations = s.bytes().filter(|&b| (b as i8) < -64).count();
+    s.len() - continuations <= limit
 }
 
 /// Does the line end in sentence punctuation, possibly followed by closing quotes or brackets?
@@ -76,5 +86,12 @@ mod tests {
         assert!(chars_at_most("当好政策“宣传员”", 24));
         assert!(!chars_at_most(&"字".repeat(25), 24));
         assert!(chars_at_most(&"字".repeat(24), 24));
+        assert!(!chars_at_most("abcdefghij", 9));
+        assert!(chars_at_most("é字a", 3));
+        assert!(!chars_at_most("é字ab", 3));
+        let d = chrono::NaiveDate::from_ymd_opt(987, 3, 4).unwrap();
+        assert_eq!(iso_date(d), d.format("%Y-%m-%d").to_string());
+        let d = chrono::NaiveDate::from_ymd_opt(2024, 12, 31).unwrap();
+        assert_eq!(iso_date(d), "2024-12-31");
     }
 }

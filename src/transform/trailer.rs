@@ -14,7 +14,7 @@ use chrono::NaiveDate;
 use regex::Regex;
 
 use super::error::TransformErrorKind;
-use super::text::{compact, is_integer};
+use super::text::{compact, is_integer, iso_date};
 use crate::document::Trailer;
 
 pub const TRAILER_END: &str = "/enpproperty-->";
@@ -183,7 +183,7 @@ fn parse_date(token: &str) -> Result<String, TransformErrorKind> {
     let num = |i: usize| caps[i].parse::<u32>().unwrap_or(0);
     let year = caps[1].parse::<i32>().unwrap_or(0);
     NaiveDate::from_ymd_opt(year, num(2), num(3))
-        .map(|d| d.format("%Y-%m-%d").to_string())
+        .map(|d| iso_date(d))
         .ok_or_else(|| TransformErrorKind::InvalidDate(token.to_owned()))
 }
 
