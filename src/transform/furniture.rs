@@ -115,8 +115,9 @@ pub fn artefact(line: &str) -> Option<Artefact> {
     if line.starts_with('本') && WORD_COUNT.is_match(line) {
         return Some(Artefact::WordCount);
     }
-    if line.starts_with(['(', '责', '值', '编', '校', '审', '美', '终', '二', '一', '签'])
-        && chars_at_most(line, FURNITURE_MAX_CHARS)
+    if line.starts_with([
+        '(', '责', '值', '编', '校', '审', '美', '终', '二', '一', '签',
+    ]) && chars_at_most(line, FURNITURE_MAX_CHARS)
         && EDITOR.is_match(line)
     {
         return Some(Artefact::Editor);

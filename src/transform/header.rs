@@ -65,8 +65,7 @@ fn date_line(line: &str, no: usize) -> Option<(HeaderDate, &str)> {
     let caps = DATE_LINE.captures(line)?;
     let num = |i: usize| caps[i].parse::<u32>().unwrap_or(0);
     let year = caps[1].parse::<i32>().unwrap_or(0);
-    let date =
-        NaiveDate::from_ymd_opt(year, num(2), num(3)).map(|d| iso_date(d));
+    let date = NaiveDate::from_ymd_opt(year, num(2), num(3)).map(iso_date);
     let rest = caps.get(4).map_or("", |m| m.as_str());
     let written = line[..line.len() - rest.len()].trim_end().to_owned();
     Some((

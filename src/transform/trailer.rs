@@ -183,7 +183,7 @@ fn parse_date(token: &str) -> Result<String, TransformErrorKind> {
     let num = |i: usize| caps[i].parse::<u32>().unwrap_or(0);
     let year = caps[1].parse::<i32>().unwrap_or(0);
     NaiveDate::from_ymd_opt(year, num(2), num(3))
-        .map(|d| iso_date(d))
+        .map(iso_date)
         .ok_or_else(|| TransformErrorKind::InvalidDate(token.to_owned()))
 }
 
