@@ -187,7 +187,7 @@ pub fn transform(raw: &RawFile<'_>, opts: &ParseOptions) -> Result<Article, Tran
                 .collect();
             let in_header = |candidate: &str| {
                 let c = compact(candidate);
-                !c.is_empty() && early.iter().any(|l| *l == c)
+                !c.is_empty() && early.contains(&c)
             };
             let parsed = trailer::parse(&loc.raw, &in_header)
                 .map_err(|kind| fail(kind, Some(lines[loc.last].no)))?;
