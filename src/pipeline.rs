@@ -40,6 +40,10 @@ const FILE_QUEUE: usize = 64;
 /// Parsed and encoded documents waiting for the batcher. The batcher fills a batch from it, so
 /// it only needs to absorb the parsers' jitter; every item is a whole document (~15 KB).
 const ITEM_QUEUE: usize = 128;
+/// Items a transform worker hands over at once (fewer when no file is waiting). When the
+/// database sets the pace, the workers sleep on a full queue: handing over one item at a time
+/// woke a worker thread for every file.
+const ITEM_CHUNK: usize = 16;
 /// Chunks of walked archive entries (up to 64 each) waiting for the progress check.
 const WALK_QUEUE: usize = 64;
 /// Directories whose finished files the progress check keeps between batches.
@@ -435,7 +439,8 @@ impl Run {
         );
         let stop = Arc::new(Stop::default());
         let (file_tx, file_rx) = flume::bounded::<Origin>(FILE_QUEUE);
-        let (item_tx, item_rx) = flume::bounded::<Item>(ITEM_QUEUE);
+        let (item_tx, item_rx) = flume::bounded::<Vec<Item>>(ITEM_QUEUE / ITEM_CHUNK);
+        let queued = Arc::new(AtomicU64::new(0));
         let budget = match &mode {
             Mode::Watch(_) => None,
             _ => self.load.retry_budget(),
@@ -460,11 +465,29 @@ impl Run {
                 run_id: self.run_id.clone(),
                 stop: stop.clone(),
                 shutdown: self.shutdown.clone(),
+                queued: queued.clone(),
             };
             transform_tasks.push(tokio::task::spawn_blocking(move || {
-                for origin in file_rx.iter() {
-                    ctx.transform_one(origin, &item_tx);
+                let mut done = Vec::with_capacity(ITEM_CHUNK);
+                loop {
+                    let origin = match file_rx.try_recv() {
+                        Ok(origin) => origin,
+                        Err(flume::TryRecvError::Empty) => {
+                            // Nothing waiting: what is done goes on before this worker sleeps.
+                            ctx.hand_over(&mut done, &item_tx);
+                            match file_rx.recv() {
+                                Ok(origin) => origin,
+                                Err(_) => break,
+                            }
+                        }
+                        Err(flume::TryRecvError::Disconnected) => break,
+                    };
+                    ctx.transform_one(origin, &mut done);
+                    if done.len() >= ITEM_CHUNK {
+                        ctx.hand_over(&mut done, &item_tx);
+                    }
                 }
+                ctx.hand_over(&mut done, &item_tx);
             }));
         }
         drop(file_rx);
@@ -473,7 +496,7 @@ impl Run {
         // Load.
         let record = self.spawn_record_refresh(&report, budget.is_none());
         let load_error = self
-            .load_all(item_rx, &stop, budget, report_sink.clone())
+            .load_all(item_rx, &queued, &stop, budget, report_sink.clone())
             .await;
         if let Some(task) = record {
             task.abort();
@@ -616,7 +639,8 @@ impl Run {
     /// Batches items and writes them; returns the error that made the run give up.
     async fn load_all(
         &self,
-        items: flume::Receiver<Item>,
+        items: flume::Receiver<Vec<Item>>,
+        queued: &AtomicU64,
         stop: &Arc<Stop>,
         budget: Option<Duration>,
         report: Option<Arc<ReportSink>>,
@@ -674,13 +698,17 @@ impl Run {
         let mut batch: Vec<Item> = Vec::with_capacity(self.load.batch_size);
         let mut batch_bytes = 0;
         let mut deadline = Instant::now() + linger;
+        // The rest of a chunk that did not fit the batch it arrived for.
+        let mut carried: std::vec::IntoIter<Item> = Vec::new().into_iter();
         loop {
-            let next = if batch.is_empty() {
-                items.recv_async().await.ok()
+            let next = if carried.len() > 0 {
+                Some(std::mem::take(&mut carried))
+            } else if batch.is_empty() {
+                items.recv_async().await.ok().map(|c| took(queued, c))
             } else {
                 let wait = deadline.saturating_duration_since(Instant::now());
                 match tokio::time::timeout(wait, items.recv_async()).await {
-                    Ok(r) => r.ok(),
+                    Ok(r) => r.ok().map(|c| took(queued, c)),
                     Err(_) => {
                         batch_bytes = 0;
                         if batch_tx
@@ -694,16 +722,12 @@ impl Run {
                     }
                 }
             };
-            let Some(item) = next else { break };
-            metrics::gauge!("article_etl_queue_depth", "queue" => "parsed").set(items.len() as f64);
+            let Some(mut chunk) = next else { break };
             if batch.is_empty() {
                 deadline = Instant::now() + linger;
             }
-            // Then whatever else is queued: the workers blocked on a full queue are woken once
-            // for many free slots, not once per item (a context switch per file, otherwise).
-            let mut next_item = Some(item);
             let mut closed = false;
-            while let Some(item) = next_item {
+            for item in chunk.by_ref() {
                 batch_bytes += item.bytes();
                 batch.push(item);
                 if batch.len() >= self.load.batch_size || batch_bytes >= self.load.batch_bytes {
@@ -714,11 +738,11 @@ impl Run {
                         .is_err();
                     break;
                 }
-                next_item = items.try_recv().ok();
             }
             if closed {
                 break;
             }
+            carried = chunk;
         }
         if !batch.is_empty() {
             let _ = batch_tx.send_async(batch).await;
@@ -732,6 +756,14 @@ impl Run {
         }
         last_error
     }
+}
+
+/// A chunk taken from the workers: counted out of the `parsed` queue depth.
+fn took(queued: &AtomicU64, chunk: Vec<Item>) -> std::vec::IntoIter<Item> {
+    let n = chunk.len() as u64;
+    let waiting = queued.fetch_sub(n, Ordering::Relaxed).saturating_sub(n);
+    metrics::gauge!("article_etl_queue_depth", "queue" => "parsed").set(waiting as f64);
+    chunk.into_iter()
 }
 
 /// Hands a claimed file to the transform stage, waiting while the queue is full; when intake
@@ -949,6 +981,8 @@ impl ProgressCheck {
 }
 
 struct WorkerContext {
+    /// Items handed to the batcher and not yet taken (the `parsed` queue depth).
+    queued: Arc<AtomicU64>,
     inboxes: Vec<Arc<Inbox>>,
     options: Arc<Vec<ParseOptions>>,
     stats: Arc<RunStats>,
@@ -958,7 +992,22 @@ struct WorkerContext {
 }
 
 impl WorkerContext {
-    fn transform_one(&self, origin: Origin, out: &flume::Sender<Item>) {
+    /// Hands the finished items over to the batcher, waiting while its queue is full.
+    fn hand_over(&self, done: &mut Vec<Item>, out: &flume::Sender<Vec<Item>>) {
+        if done.is_empty() {
+            return;
+        }
+        let chunk = std::mem::replace(done, Vec::with_capacity(ITEM_CHUNK));
+        self.queued.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+        if let Err(flume::SendError(chunk)) = out.send(chunk) {
+            // The loader is gone (it gave up).
+            for item in chunk {
+                self.give_back(item.origin);
+            }
+        }
+    }
+
+    fn transform_one(&self, origin: Origin, out: &mut Vec<Item>) {
         if self.stop.is_set() || self.shutdown.is_set() {
             self.give_back(origin);
             return;
@@ -1001,12 +1050,7 @@ impl WorkerContext {
                 let inbox = &self.inboxes[claim.pipeline];
                 quarantine_parse_error(inbox, &claim, &e, &self.run_id, &self.stats);
             }
-            (origin, result) => {
-                if let Err(flume::SendError(item)) = out.send(Item { origin, result }) {
-                    // The loader is gone (it gave up).
-                    self.give_back(item.origin);
-                }
-            }
+            (origin, result) => out.push(Item { origin, result }),
         }
     }
 
