@@ -5,6 +5,7 @@
 pub mod body;
 pub mod byline;
 pub mod decode;
+pub mod digest;
 pub mod error;
 pub mod furniture;
 pub mod header;
@@ -354,13 +355,18 @@ pub fn transform(raw: &RawFile<'_>, opts: &ParseOptions) -> Result<Article, Tran
             "the article has no text (a picture story, or a header alone)",
         ));
     }
-    let content_hash = content_hash(
-        header.kicker.as_deref(),
-        &headline,
-        header.subtitle.as_deref(),
-        &authors,
-        &text,
+    // Both digests at once: the raw file's and the content's (see `digest`).
+    let (raw_digest, content_digest) = digest::sha256_pair(
+        raw.bytes,
+        &content_message(
+            header.kicker.as_deref(),
+            &headline,
+            header.subtitle.as_deref(),
+            &authors,
+            &text,
+        ),
     );
+    let content_hash = format!("sha256:{}", hex::encode(content_digest));
 
     // The content id: trailer, else file name, else the pipeline's rule.
     let from_name = content_id_from_file_name(raw.path);
@@ -422,7 +428,7 @@ pub fn transform(raw: &RawFile<'_>, opts: &ParseOptions) -> Result<Article, Tran
             path: raw.path.to_owned(),
             size: size as i64,
             mtime: raw.mtime,
-            sha256: hex::encode(Sha256::digest(raw.bytes)),
+            sha256: hex::encode(raw_digest),
             encoding: decoded.encoding.to_owned(),
         },
         ingest: Ingest {
@@ -572,9 +578,8 @@ fn midnight(date: NaiveDate, tz: Tz) -> Option<DateTime<FixedOffset>> {
         .map(|dt| dt.fixed_offset())
 }
 
-/// `sha256:<hex>` over the normalized kicker, headline, subtitle, authors and text. Fields are
-/// separated by control characters that normalization removes from the text, so no two
-/// different articles can produce the same input to the hash.
+/// `sha256:<hex>` over the normalized kicker, headline, subtitle, authors and text (see
+/// `content_message`).
 pub fn content_hash(
     kicker: Option<&str>,
     headline: &str,
@@ -582,24 +587,39 @@ pub fn content_hash(
     authors: &[Author],
     text: &str,
 ) -> String {
-    const FIELD: &[u8] = b"\x1f";
-    const ITEM: &[u8] = b"\x1e";
-    let mut h = Sha256::new();
-    h.update(b"article-etl content v1");
+    let message = content_message(kicker, headline, subtitle, authors, text);
+    format!("sha256:{}", hex::encode(Sha256::digest(&message)))
+}
+
+/// What the content hash is taken over. Fields are separated by control characters that
+/// normalization removes from the text, so no two different articles can produce the same
+/// input to the hash.
+pub fn content_message(
+    kicker: Option<&str>,
+    headline: &str,
+    subtitle: Option<&str>,
+    authors: &[Author],
+    text: &str,
+) -> Vec<u8> {
+    const PREFIX: &[u8] = b"article-etl content v1";
+    const FIELD: u8 = 0x1f;
+    const ITEM: u8 = 0x1e;
+    let mut m = Vec::with_capacity(PREFIX.len() + headline.len() + text.len() + 128);
+    m.extend_from_slice(PREFIX);
     for field in [kicker.unwrap_or(""), headline, subtitle.unwrap_or("")] {
-        h.update(FIELD);
-        h.update(field.as_bytes());
+        m.push(FIELD);
+        m.extend_from_slice(field.as_bytes());
     }
-    h.update(FIELD);
+    m.push(FIELD);
     for a in authors {
-        h.update(a.name.as_bytes());
-        h.update(b"/");
-        h.update(a.role.as_deref().unwrap_or("").as_bytes());
-        h.update(ITEM);
+        m.extend_from_slice(a.name.as_bytes());
+        m.push(b'/');
+        m.extend_from_slice(a.role.as_deref().unwrap_or("").as_bytes());
+        m.push(ITEM);
     }
-    h.update(FIELD);
-    h.update(text.as_bytes());
-    format!("sha256:{}", hex::encode(h.finalize()))
+    m.push(FIELD);
+    m.extend_from_slice(text.as_bytes());
+    m
 }
 
 #[cfg(test)]
