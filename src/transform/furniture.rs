@@ -40,6 +40,9 @@ const NAVIGATION: &[&str] = &[
     "/",
 ];
 
+/// The longest word of `NAVIGATION`, in bytes.
+const NAVIGATION_MAX_BYTES: usize = 12;
+
 static REGISTRATION: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"国内统一刊号|国际标准连续出版物号|CN\s?\d{2}-\d{4}").expect("static regex")
 });
@@ -88,12 +91,16 @@ pub fn is_furniture(line: &str) -> bool {
     if !chars_at_most(line, FURNITURE_MAX_CHARS) {
         return false;
     }
-    if line.split(' ').all(|t| NAVIGATION.contains(&t)) {
+    // Navigation words are at most 12 bytes: a line whose first 13 bytes hold no space
+    // starts with something longer.
+    let short_first_word = line.len() <= NAVIGATION_MAX_BYTES
+        || line.as_bytes()[..=NAVIGATION_MAX_BYTES].contains(&b' ');
+    if short_first_word && line.split(' ').all(|t| NAVIGATION.contains(&t)) {
         return true;
     }
     // Each regex behind a test of a character its matches must hold: most lines are text, and
     // a regex call costs more than these checks.
-    (line.contains(['国', 'C']) && REGISTRATION.is_match(line))
+    ((line.as_bytes().contains(&b'C') || line.contains("国")) && REGISTRATION.is_match(line))
         || (line.starts_with('《') && SOURCE_LINE.is_match(line))
         || (line.starts_with('(') && JUMP.is_match(line) && line.find(')') == Some(line.len() - 1))
         || (line.starts_with(['阅', '浏', '点', '访', '本']) && COUNTER.is_match(line))
@@ -136,6 +143,16 @@ pub fn artefact(line: &str) -> Option<Artefact> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn navigation_words_are_short() {
+        let longest = NAVIGATION.iter().map(|w| w.len()).max();
+        assert_eq!(longest, Some(NAVIGATION_MAX_BYTES));
+        assert!(is_furniture("返回目录"));
+        assert!(is_furniture("上一篇 下一篇"));
+        assert!(is_furniture("大 中 小"));
+        assert!(!is_furniture("返回目录下一篇"));
+    }
 
     #[test]
     fn page_labels() {

@@ -41,8 +41,8 @@ pub fn chars_at_most(s: &str, limit: usize) -> bool {
     }
     // Characters are the bytes that do not continue one (`10xxxxxx`): one pass the compiler
     // vectorizes, where walking `chars()` decodes each one.
-    let continuations = s.bytes().filter(|&b| (b as i8) < -64).count();
-    s.len() - continuations <= limit
+    let continuations: u32 = s.bytes().map(|b| u32::from((b as i8) < -64)).sum();
+    s.len() - continuations as usize <= limit
 }
 
 /// Does the line end in sentence punctuation, possibly followed by closing quotes or brackets?
