@@ -50,6 +50,26 @@ impl Normalized {
 
 /// Normalizes a whole decoded text, line by line (`\r\n`, `\r` and `\n` all end a line).
 pub fn normalize(text: &str) -> Normalized {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2, checked just above.
+            return unsafe { normalize_avx2(text) };
+        }
+    }
+    normalize_portable(text)
+}
+
+/// `normalize` compiled for AVX2: the byte checks go 32 bytes a step instead of SSE2's 16.
+/// The portable build cannot assume AVX2; this copy is chosen at run time.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn normalize_avx2(text: &str) -> Normalized {
+    normalize_portable(text)
+}
+
+#[inline(always)]
+fn normalize_portable(text: &str) -> Normalized {
     let mut out = Normalized {
         buf: String::with_capacity(text.len()),
         spans: Vec::with_capacity(text.len() / 64 + 8),
@@ -87,6 +107,7 @@ pub fn normalize_line(line: &str) -> String {
     out
 }
 
+#[inline(always)]
 fn push_line(out: &mut Normalized, line: &str, no: usize) {
     let start = out.buf.len();
     if is_clean(line.as_bytes()) {
@@ -124,45 +145,93 @@ fn slow_normalize_into(line: &str, out: &mut String) {
     }
 }
 
-/// The raw exports' usual line: clean characters, full-width ASCII forms (U+FF01–U+FF5E, which
-/// NFKC maps to U+0021–U+007E) and spaces (U+3000, tab). Every one of them is a starter that
-/// composes with none of the others, so NFKC maps the line character by character, and this
-/// does the same without the general machinery. Any other character: returns false with `out`
-/// as it was, for `slow_normalize_into`.
+/// The raw exports' usual line: clean characters (`is_clean_at`), full-width ASCII forms
+/// (U+FF01–U+FF5E, which NFKC maps to U+0021–U+007E: the Chinese comma, colon, brackets…) and
+/// spaces (U+0020, tab, U+3000). Every one of them is a starter that composes with none of the
+/// others, so NFKC maps the line character by character; this does the same on bytes, copying
+/// runs of clean characters whole. Any other character: returns false with `out` as it was,
+/// for `slow_normalize_into`.
+#[inline(always)]
 fn map_full_width_into(line: &str, out: &mut String) -> bool {
+    let b = line.as_bytes();
+    let at = |i: usize| b.get(i).copied().unwrap_or(0);
     let start = out.len();
     let mut pending_space = false;
-    for c in line.chars() {
-        let mapped = match c {
-            ' ' | '\t' | '\u{3000}' => {
-                pending_space = true;
+    // Where the run of clean characters being passed over began.
+    let mut run = 0;
+    let mut i = 0;
+    while i < b.len() {
+        // The bulk of the text, 16 bytes at a time (a branch-free test the compiler
+        // vectorizes): ideographs (U+4000–U+9FFF) and printable ASCII but space. The chunk
+        // may end inside a character: its continuation bytes are passed one by one below.
+        if let Some(chunk) = b.get(i..i + 16) {
+            if chunk.iter().fold(true, |ok, &c| ok & is_plain(c)) {
+                i += 16;
                 continue;
             }
-            '\u{21}'..='\u{7E}' | '\u{4000}'..='\u{9FFF}' => c,
-            // The range maps onto U+0021–U+007E, so the byte is ASCII.
-            '\u{FF01}'..='\u{FF5E}' => char::from((c as u32 - 0xFEE0) as u8),
-            '\u{2014}'
-            | '\u{2018}'
-            | '\u{2019}'
-            | '\u{201C}'
-            | '\u{201D}'
-            | '\u{3001}'
-            | '\u{3002}'
-            | '\u{3008}'..='\u{3011}'
-            | '\u{00B7}'
-            | '\u{25A0}'..='\u{25FF}' => c,
+        }
+        let c = b[i];
+        if c.wrapping_sub(0xE4) < 6 {
+            i += 3;
+            continue;
+        }
+        if (c.wrapping_sub(0x21) < 0x5E) | (c.wrapping_sub(0x80) < 0x40) {
+            i += 1;
+            continue;
+        }
+        let (n1, n2) = (at(i + 1), at(i + 2));
+        let (width, mapped, space) = match (c, n1, n2) {
+            (b' ' | b'\t', _, _) => (1, None, true),
+            (0xE3, 0x80, 0x80) => (3, None, true),
+            // U+FF01–U+FF3F and U+FF40–U+FF5E.
+            (0xEF, 0xBC, 0x81..=0xBF) => (3, Some(n2 - 0x60), false),
+            (0xEF, 0xBD, 0x80..=0x9E) => (3, Some(n2 - 0x20), false),
+            _ if is_clean_at(c, n1, n2) => {
+                // Clean punctuation: two or three bytes, part of the run.
+                i += if c < 0xE0 { 2 } else { 3 };
+                continue;
+            }
             _ => {
                 out.truncate(start);
                 return false;
             }
         };
-        if pending_space && out.len() > start {
-            out.push(' ');
+        push_run(out, start, &line[run..i], &mut pending_space);
+        if space {
+            pending_space = true;
+        } else if let Some(ascii) = mapped {
+            push_run(
+                out,
+                start,
+                char::from(ascii).encode_utf8(&mut [0; 4]),
+                &mut pending_space,
+            );
         }
-        pending_space = false;
-        out.push(mapped);
+        i += width;
+        run = i;
     }
+    push_run(out, start, &line[run..], &mut pending_space);
     true
+}
+
+/// Printable ASCII but space, a UTF-8 continuation byte, or the lead byte of an ideograph
+/// (U+4000–U+9FFF): bytes of text that normalization leaves as they are.
+#[inline(always)]
+fn is_plain(c: u8) -> bool {
+    (c.wrapping_sub(0x21) < 0x5E) | (c.wrapping_sub(0x80) < 0x40) | (c.wrapping_sub(0xE4) < 6)
+}
+
+/// Appends `text` (nothing when empty), after one space when spaces came before it and it is
+/// not the line's first text.
+fn push_run(out: &mut String, start: usize, text: &str, pending_space: &mut bool) {
+    if text.is_empty() {
+        return;
+    }
+    if *pending_space && out.len() > start {
+        out.push(' ');
+    }
+    *pending_space = false;
+    out.push_str(text);
 }
 
 /// Zero-width and other characters that print as nothing.
@@ -179,6 +248,7 @@ fn is_invisible(c: char) -> bool {
 ///
 /// One branch-free pass over each byte and the two after it, which the compiler vectorizes,
 /// rather than a branchy walk over the characters.
+#[inline(always)]
 fn is_clean(b: &[u8]) -> bool {
     if b.first() == Some(&b' ') || b.last() == Some(&b' ') {
         return false;
