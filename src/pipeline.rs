@@ -37,6 +37,9 @@ use crate::transform::{self, ParseOptions, TransformError};
 /// Files waiting for a transform worker. Small: a claimed inbox file is a file taken from
 /// other instances sharing the inbox, so claim only a little ahead of the parsers.
 const FILE_QUEUE: usize = 64;
+/// Files handed to the workers at once (a watcher's claims go one by one): one wake-up of a
+/// sleeping worker, and of the stage feeding them, for many files rather than for each.
+const FILE_CHUNK: usize = 16;
 /// Parsed and encoded documents waiting for the batcher. The batcher fills a batch from it, so
 /// it only needs to absorb the parsers' jitter; every item is a whole document (~15 KB).
 const ITEM_QUEUE: usize = 128;
@@ -438,7 +441,7 @@ impl Run {
                 .collect(),
         );
         let stop = Arc::new(Stop::default());
-        let (file_tx, file_rx) = flume::bounded::<Origin>(FILE_QUEUE);
+        let (file_tx, file_rx) = flume::bounded::<Vec<Origin>>(FILE_QUEUE / FILE_CHUNK);
         let (item_tx, item_rx) = flume::bounded::<Vec<Item>>(ITEM_QUEUE / ITEM_CHUNK);
         let queued = Arc::new(AtomicU64::new(0));
         let budget = match &mode {
@@ -469,18 +472,23 @@ impl Run {
             };
             transform_tasks.push(tokio::task::spawn_blocking(move || {
                 let mut done = Vec::with_capacity(ITEM_CHUNK);
+                let mut taken = Vec::new().into_iter();
                 loop {
-                    let origin = match file_rx.try_recv() {
-                        Ok(origin) => origin,
-                        Err(flume::TryRecvError::Empty) => {
-                            // Nothing waiting: what is done goes on before this worker sleeps.
-                            ctx.hand_over(&mut done, &item_tx);
-                            match file_rx.recv() {
-                                Ok(origin) => origin,
-                                Err(_) => break,
+                    let Some(origin) = taken.next() else {
+                        taken = match file_rx.try_recv() {
+                            Ok(chunk) => chunk.into_iter(),
+                            Err(flume::TryRecvError::Empty) => {
+                                // Nothing waiting: what is done goes on before this worker
+                                // sleeps.
+                                ctx.hand_over(&mut done, &item_tx);
+                                match file_rx.recv() {
+                                    Ok(chunk) => chunk.into_iter(),
+                                    Err(_) => break,
+                                }
                             }
-                        }
-                        Err(flume::TryRecvError::Disconnected) => break,
+                            Err(flume::TryRecvError::Disconnected) => break,
+                        };
+                        continue;
                     };
                     ctx.transform_one(origin, &mut done);
                     if done.len() >= ITEM_CHUNK {
@@ -551,7 +559,7 @@ impl Run {
     fn spawn_extract(
         &self,
         mode: Mode,
-        files: flume::Sender<Origin>,
+        files: flume::Sender<Vec<Origin>>,
         stop: &Arc<Stop>,
         budget: Option<Duration>,
     ) -> tokio::task::JoinHandle<Result<(), String>> {
@@ -563,16 +571,17 @@ impl Run {
         match mode {
             Mode::Once => tokio::task::spawn_blocking(move || {
                 let stopped = || stop.is_set() || shutdown.is_set();
-                let send = |claim: Claim| {
-                    send_claim(&inboxes, &files, claim, &stats, &pipelines, &stopped)
+                let send = |claims: Vec<Claim>| {
+                    send_claims(&inboxes, &files, claims, &stats, &pipelines, &stopped)
                 };
                 extract_once(&inboxes, &send, &stopped)
                     .map_err(|e| format!("listing an inbox: {e}"))
             }),
             Mode::Watch(rules) => tokio::task::spawn_blocking(move || {
                 let stopped = || stop.is_set() || shutdown.is_set();
+                // A watcher's claims go on one at a time: the next may be long in coming.
                 let send = |claim: Claim| {
-                    send_claim(&inboxes, &files, claim, &stats, &pipelines, &stopped)
+                    send_claims(&inboxes, &files, vec![claim], &stats, &pipelines, &stopped)
                 };
                 watch::watch_inboxes(&inboxes, &rules, &send, &stopped)
                     .map_err(|e| format!("watching: {e}"))
@@ -766,36 +775,44 @@ fn took(queued: &AtomicU64, chunk: Vec<Item>) -> std::vec::IntoIter<Item> {
     chunk.into_iter()
 }
 
-/// Hands a claimed file to the transform stage, waiting while the queue is full; when intake
-/// stops meanwhile, the file goes back to the inbox.
-fn send_claim(
+/// Hands claimed files to the transform stage, waiting while the queue is full; when intake
+/// stops meanwhile, the files go back to the inbox.
+fn send_claims(
     inboxes: &[Arc<Inbox>],
-    files: &flume::Sender<Origin>,
-    claim: Claim,
+    files: &flume::Sender<Vec<Origin>>,
+    claims: Vec<Claim>,
     stats: &RunStats,
     pipelines: &[String],
     stopped: &dyn Fn() -> bool,
 ) -> bool {
-    bump(&stats.seen);
-    metrics::counter!("article_etl_files_claimed_total", "pipeline" => pipelines[claim.pipeline].clone()).increment(1);
+    if claims.is_empty() {
+        return true;
+    }
+    for claim in &claims {
+        bump(&stats.seen);
+        metrics::counter!("article_etl_files_claimed_total", "pipeline" => pipelines[claim.pipeline].clone()).increment(1);
+    }
     metrics::gauge!("article_etl_queue_depth", "queue" => "claims").set(files.len() as f64);
-    let mut item = Origin::Inbox(claim);
+    let mut item: Vec<Origin> = claims.into_iter().map(Origin::Inbox).collect();
+    let give_back = |back: Vec<Origin>| {
+        for origin in back {
+            if let Origin::Inbox(claim) = origin {
+                release(&inboxes[claim.pipeline], &claim, stats);
+            }
+        }
+    };
     loop {
         match files.send_timeout(item, Duration::from_millis(100)) {
             Ok(()) => return true,
             Err(flume::SendTimeoutError::Timeout(back)) => {
                 if stopped() {
-                    if let Origin::Inbox(claim) = back {
-                        release(&inboxes[claim.pipeline], &claim, stats);
-                    }
+                    give_back(back);
                     return false;
                 }
                 item = back;
             }
             Err(flume::SendTimeoutError::Disconnected(back)) => {
-                if let Origin::Inbox(claim) = back {
-                    release(&inboxes[claim.pipeline], &claim, stats);
-                }
+                give_back(back);
                 return false;
             }
         }
@@ -804,14 +821,18 @@ fn send_claim(
 
 fn extract_once(
     inboxes: &[Arc<Inbox>],
-    send: &dyn Fn(Claim) -> bool,
+    send: &dyn Fn(Vec<Claim>) -> bool,
     stopped: &dyn Fn() -> bool,
 ) -> std::io::Result<()> {
+    // Claims go on FILE_CHUNK at a time, the last ones of the listing as they are.
+    let mut chunk = Vec::with_capacity(FILE_CHUNK);
+    let flush = |chunk: &mut Vec<Claim>| chunk.is_empty() || send(std::mem::take(chunk));
     // Files left by crashed runs first: they were taken from the inbox longest ago.
     for inbox in inboxes {
         for claim in inbox.recover()? {
             info!(pipeline = %inbox.pipeline_name, file = %claim.display_name(), "recovered a file left in processing/");
-            if !send(claim) {
+            chunk.push(claim);
+            if chunk.len() >= FILE_CHUNK && !flush(&mut chunk) {
                 return Ok(());
             }
         }
@@ -819,6 +840,8 @@ fn extract_once(
     for inbox in inboxes {
         for name in inbox.list()? {
             if stopped() {
+                // What is claimed goes on, for the workers to give back.
+                flush(&mut chunk);
                 return Ok(());
             }
             // Still being written in place: left for the next run.
@@ -828,7 +851,8 @@ fn extract_once(
             }
             match inbox.claim(&name) {
                 Ok(Some(claim)) => {
-                    if !send(claim) {
+                    chunk.push(claim);
+                    if chunk.len() >= FILE_CHUNK && !flush(&mut chunk) {
                         return Ok(());
                     }
                 }
@@ -839,6 +863,7 @@ fn extract_once(
             }
         }
     }
+    flush(&mut chunk);
     Ok(())
 }
 
@@ -860,7 +885,7 @@ impl ProgressCheck {
     async fn run(
         &self,
         walked: flume::Receiver<Vec<Walked>>,
-        files: flume::Sender<Origin>,
+        files: flume::Sender<Vec<Origin>>,
     ) -> Result<(), String> {
         let mut pending: Vec<ArchiveFile> = Vec::with_capacity(self.batch);
         let mut finished = FinishedDirs::new(FINISHED_DIRS);
@@ -917,14 +942,22 @@ impl ProgressCheck {
             }
             let batch = std::mem::take(&mut pending);
             self.load_dirs(&mut finished, &batch).await?;
+            let mut chunk = Vec::with_capacity(FILE_CHUNK);
             for f in batch {
                 if finished.is_finished(&f) {
                     bump(&self.stats.skipped);
                     continue;
                 }
-                if files.send_async(Origin::Archive(f)).await.is_err() {
-                    return Ok(());
+                chunk.push(Origin::Archive(f));
+                if chunk.len() >= FILE_CHUNK {
+                    let full = std::mem::replace(&mut chunk, Vec::with_capacity(FILE_CHUNK));
+                    if files.send_async(full).await.is_err() {
+                        return Ok(());
+                    }
                 }
+            }
+            if !chunk.is_empty() && files.send_async(chunk).await.is_err() {
+                return Ok(());
             }
             finished.trim();
         }
