@@ -15,6 +15,8 @@ mod command;
 pub mod retry;
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bson::{doc, Bson, Document, RawDocumentBuf};
@@ -213,6 +215,9 @@ pub struct Loader {
     namespace: String,
     api: WriteApi,
     max_bson_bytes: usize,
+    /// Whether to insert a batch before reading what is stored (see `write_round`); shared by
+    /// the loader's clones, learnt from the batches written.
+    optimistic: Arc<AtomicBool>,
 }
 
 /// The stored state of one article, as read before writing.
@@ -296,6 +301,7 @@ impl Loader {
             db,
             api,
             max_bson_bytes,
+            optimistic: Arc::new(AtomicBool::new(true)),
         })
     }
 
@@ -390,12 +396,21 @@ impl Loader {
         outcomes: &mut [Option<Outcome>],
     ) -> Result<(), LoadError> {
         let mut todo: Vec<usize> = round.to_vec();
-        for _ in 0..MAX_CONFLICT_ROUNDS {
+        for pass in 0..MAX_CONFLICT_ROUNDS {
             if todo.is_empty() {
                 return Ok(());
             }
-            let ids: Vec<&str> = todo.iter().map(|&i| articles[i].id.as_str()).collect();
-            let mut stored = self.read_stored(&ids).await?;
+            // While batches are mostly new articles (a first load), the first pass inserts them
+            // all without reading what is stored: the ones that exist fail with a duplicate
+            // key, a conflict like any lost race, and the next pass reads and plans them. A
+            // round trip saved per batch; once batches are mostly known articles, read first.
+            let optimistic = pass == 0 && self.optimistic.load(Ordering::Relaxed);
+            let mut stored = if optimistic {
+                HashMap::new()
+            } else {
+                let ids: Vec<&str> = todo.iter().map(|&i| articles[i].id.as_str()).collect();
+                self.read_stored(&ids).await?
+            };
             let now = bson::DateTime::now();
 
             let mut inserts: Vec<(usize, Stamp)> = Vec::new();
@@ -450,6 +465,7 @@ impl Loader {
                     )
                 }))
                 .collect();
+            let planned_inserts = inserts.len();
             let results = self.write(articles, inserts, replaces).await?;
             // Conditional replaces whose outcome the server did not say one by one: read back
             // which of ours are in place.
@@ -490,6 +506,16 @@ impl Loader {
                         outcomes[i] = Some(Outcome::Rejected { code, message })
                     }
                 }
+            }
+            if pass == 0 {
+                // Known articles under a tenth of the first pass: stay (or turn) optimistic.
+                let known = if optimistic {
+                    again.len()
+                } else {
+                    todo.len() - planned_inserts
+                };
+                self.optimistic
+                    .store(known * 10 < todo.len(), Ordering::Relaxed);
             }
             todo = again;
         }
