@@ -366,7 +366,7 @@ pub fn transform(raw: &RawFile<'_>, opts: &ParseOptions) -> Result<Article, Tran
             &text,
         ),
     );
-    let content_hash = format!("sha256:{}", hex::encode(content_digest));
+    let content_hash = content_hash_text(&content_digest);
 
     // The content id: trailer, else file name, else the pipeline's rule.
     let from_name = content_id_from_file_name(raw.path);
@@ -588,7 +588,12 @@ pub fn content_hash(
     text: &str,
 ) -> String {
     let message = content_message(kicker, headline, subtitle, authors, text);
-    format!("sha256:{}", hex::encode(Sha256::digest(&message)))
+    content_hash_text(&Sha256::digest(&message))
+}
+
+/// How the content hash is written in documents: `sha256:<hex>`.
+fn content_hash_text(digest: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(digest))
 }
 
 /// What the content hash is taken over. Fields are separated by control characters that
