@@ -28,6 +28,7 @@ use tracing::{error, info, info_span, warn, Instrument};
 use crate::backfill::{fingerprint, FinishedDirs};
 use crate::document::Article;
 use crate::extract::archive::{self, ArchiveFile, Shard, Walked};
+use crate::extract::read::{FileRead, FileReader};
 use crate::extract::{watch, Claim, Inbox, QuarantineReport, WatchRules};
 use crate::load::retry::Backoff;
 use crate::load::{progress_page, LoadError, Loader, Outcome, Prepared, Receipt, PAGE_FILES};
@@ -471,29 +472,22 @@ impl Run {
                 queued: queued.clone(),
             };
             transform_tasks.push(tokio::task::spawn_blocking(move || {
+                let mut reader = FileReader::new();
                 let mut done = Vec::with_capacity(ITEM_CHUNK);
-                let mut taken = Vec::new().into_iter();
                 loop {
-                    let Some(origin) = taken.next() else {
-                        taken = match file_rx.try_recv() {
-                            Ok(chunk) => chunk.into_iter(),
-                            Err(flume::TryRecvError::Empty) => {
-                                // Nothing waiting: what is done goes on before this worker
-                                // sleeps.
-                                ctx.hand_over(&mut done, &item_tx);
-                                match file_rx.recv() {
-                                    Ok(chunk) => chunk.into_iter(),
-                                    Err(_) => break,
-                                }
+                    let chunk = match file_rx.try_recv() {
+                        Ok(chunk) => chunk,
+                        Err(flume::TryRecvError::Empty) => {
+                            // Nothing waiting: what is done goes on before this worker sleeps.
+                            ctx.hand_over(&mut done, &item_tx);
+                            match file_rx.recv() {
+                                Ok(chunk) => chunk,
+                                Err(_) => break,
                             }
-                            Err(flume::TryRecvError::Disconnected) => break,
-                        };
-                        continue;
+                        }
+                        Err(flume::TryRecvError::Disconnected) => break,
                     };
-                    ctx.transform_one(origin, &mut done);
-                    if done.len() >= ITEM_CHUNK {
-                        ctx.hand_over(&mut done, &item_tx);
-                    }
+                    ctx.transform_chunk(chunk, &mut reader, &mut done, &item_tx);
                 }
                 ctx.hand_over(&mut done, &item_tx);
             }));
@@ -1040,27 +1034,58 @@ impl WorkerContext {
         }
     }
 
-    fn transform_one(&self, origin: Origin, out: &mut Vec<Item>) {
-        if self.stop.is_set() || self.shutdown.is_set() {
-            self.give_back(origin);
+    /// Reads a chunk of files together, then transforms them one by one.
+    fn transform_chunk(
+        &self,
+        chunk: Vec<Origin>,
+        reader: &mut FileReader,
+        done: &mut Vec<Item>,
+        out: &flume::Sender<Vec<Item>>,
+    ) {
+        if self.stopping() {
+            for origin in chunk {
+                self.give_back(origin);
+            }
             return;
         }
+        let files: Vec<(&Path, u64)> = chunk
+            .iter()
+            .map(|o| (o.path(), self.options[o.pipeline()].max_file_bytes))
+            .collect();
+        let read = reader.read_all(&files);
+        drop(files);
+        for (origin, read) in chunk.into_iter().zip(read) {
+            if self.stopping() {
+                self.give_back(origin);
+                continue;
+            }
+            self.transform_one(origin, read, done);
+            if done.len() >= ITEM_CHUNK {
+                self.hand_over(done, out);
+            }
+        }
+    }
+
+    fn stopping(&self) -> bool {
+        self.stop.is_set() || self.shutdown.is_set()
+    }
+
+    fn transform_one(&self, origin: Origin, read: FileRead, out: &mut Vec<Item>) {
         let opts = &self.options[origin.pipeline()];
         let shown = origin.shown();
-        let result =
-            transform::read_file(origin.path(), opts.max_file_bytes).and_then(|(bytes, mtime)| {
-                self.stats
-                    .bytes
-                    .fetch_add(bytes.len() as u64, Ordering::Relaxed);
-                transform::transform(
-                    &transform::RawFile {
-                        path: &shown,
-                        bytes: &bytes,
-                        mtime,
-                    },
-                    opts,
-                )
-            });
+        let result = read.and_then(|(bytes, mtime)| {
+            self.stats
+                .bytes
+                .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+            transform::transform(
+                &transform::RawFile {
+                    path: &shown,
+                    bytes: &bytes,
+                    mtime,
+                },
+                opts,
+            )
+        });
         bump(&self.stats.parsed);
         if let Ok(article) = &result {
             self.stats.count_warnings(article);

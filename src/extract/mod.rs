@@ -3,6 +3,7 @@
 
 pub mod archive;
 pub mod inbox;
+pub mod read;
 pub mod watch;
 
 pub use inbox::{Claim, Inbox, InboxError, QuarantineReport};

