@@ -264,6 +264,7 @@ fn next_occurrence(schedule: Option<&croner::Cron>) -> Option<chrono::DateTime<c
 /// file (EAGAIN). Where leases are unavailable (no CAP_LEASE and not the owner, network
 /// filesystems, leases disabled) the answer is "not known", taken as no.
 pub fn open_for_writing(path: &Path) -> bool {
+    ignore_lease_breaks();
     let Ok(file) = std::fs::File::open(path) else {
         return false;
     };
@@ -276,6 +277,18 @@ pub fn open_for_writing(path: &Path) -> bool {
         return false;
     }
     std::io::Error::last_os_error().raw_os_error() == Some(libc::EAGAIN)
+}
+
+/// A writer that opens the file while the lease is held breaks it, and the kernel signals the
+/// lease holder with SIGIO, whose default action ends the process. The lease is held for two
+/// system calls only, but that window must not be able to kill the service: SIGIO is ignored
+/// (the writer's open then waits the microseconds until the lease is released).
+fn ignore_lease_breaks() {
+    static IGNORED: std::sync::Once = std::sync::Once::new();
+    IGNORED.call_once(|| {
+        // SAFETY: sets a signal's disposition to "ignore"; no handler runs.
+        unsafe { libc::signal(libc::SIGIO, libc::SIG_IGN) };
+    });
 }
 
 #[cfg(test)]
@@ -296,5 +309,18 @@ mod tests {
         }
         drop(writer);
         assert!(!open_for_writing(&path));
+    }
+
+    #[test]
+    fn a_lease_break_cannot_end_the_process() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.txt");
+        std::fs::write(&path, "done").unwrap();
+        assert!(!open_for_writing(&path));
+        // SAFETY: reads the current disposition without changing it.
+        let mut current: libc::sigaction = unsafe { std::mem::zeroed() };
+        let rc = unsafe { libc::sigaction(libc::SIGIO, std::ptr::null(), &mut current) };
+        assert_eq!(rc, 0);
+        assert_eq!(current.sa_sigaction, libc::SIG_IGN);
     }
 }

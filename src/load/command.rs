@@ -1,4 +1,4 @@
-//! Write commands encoded straight into one buffer.
+//! Write commands (and the articles in them) encoded straight into one buffer.
 //!
 //! The `bson` crate's builders copy a nested document into its parent at every level, so a
 //! command of N articles built with them copied each article three times (into its operation,
@@ -6,8 +6,6 @@
 //! doubling; with two writers that was half of the process's peak memory. This writer lays a
 //! command out once, in a buffer sized beforehand (the driver copies it once more into the
 //! wire message). It writes only the few element types the loader's commands use.
-
-use std::io::Write;
 
 use bson::spec::ElementType;
 use bson::{RawDocument, RawDocumentBuf};
@@ -41,12 +39,28 @@ impl CommandWriter {
         self
     }
 
+    pub(crate) fn int64(&mut self, key: &str, value: i64) -> &mut Self {
+        self.key(ElementType::Int64, key);
+        self.buf.extend_from_slice(&value.to_le_bytes());
+        self
+    }
+
     pub(crate) fn string(&mut self, key: &str, value: &str) -> &mut Self {
         self.key(ElementType::String, key);
-        let len = i32::try_from(value.len() + 1).unwrap_or(i32::MAX);
-        self.buf.extend_from_slice(&len.to_le_bytes());
-        self.buf.extend_from_slice(value.as_bytes());
-        self.buf.push(0);
+        self.string_value(value);
+        self
+    }
+
+    /// A string, or null for `None`.
+    pub(crate) fn opt_string(&mut self, key: &str, value: Option<&str>) -> &mut Self {
+        match value {
+            Some(v) => self.string(key, v),
+            None => self.null(key),
+        }
+    }
+
+    pub(crate) fn null(&mut self, key: &str) -> &mut Self {
+        self.key(ElementType::Null, key);
         self
     }
 
@@ -73,11 +87,22 @@ impl CommandWriter {
 
     /// Opens the `i`-th document of the array being written.
     pub(crate) fn document_at(&mut self, i: usize) -> &mut Self {
-        self.buf.push(ElementType::EmbeddedDocument as u8);
-        // Writing into a Vec cannot fail.
-        let _ = write!(self.buf, "{i}");
-        self.buf.push(0);
+        self.index(ElementType::EmbeddedDocument, i);
         self.open_document();
+        self
+    }
+
+    /// The `i`-th element of the array being written, a string.
+    pub(crate) fn string_at(&mut self, i: usize, value: &str) -> &mut Self {
+        self.index(ElementType::String, i);
+        self.string_value(value);
+        self
+    }
+
+    /// The `i`-th element of the array being written, a 64-bit integer.
+    pub(crate) fn int64_at(&mut self, i: usize, value: i64) -> &mut Self {
+        self.index(ElementType::Int64, i);
+        self.buf.extend_from_slice(&value.to_le_bytes());
         self
     }
 
@@ -101,11 +126,21 @@ impl CommandWriter {
         self
     }
 
-    pub(crate) fn finish(mut self) -> Result<RawDocumentBuf, bson::raw::Error> {
+    pub(crate) fn finish(self) -> Result<RawDocumentBuf, bson::raw::Error> {
+        RawDocumentBuf::from_bytes(self.into_bytes())
+    }
+
+    /// The document's bytes, every open document and array closed.
+    pub(crate) fn into_bytes(mut self) -> Vec<u8> {
         while !self.open.is_empty() {
             self.end();
         }
-        RawDocumentBuf::from_bytes(self.buf)
+        self.buf
+    }
+
+    /// The bytes written so far.
+    pub(crate) fn len(&self) -> usize {
+        self.buf.len()
     }
 
     fn open_document(&mut self) {
@@ -116,6 +151,31 @@ impl CommandWriter {
     fn key(&mut self, kind: ElementType, key: &str) {
         self.buf.push(kind as u8);
         self.buf.extend_from_slice(key.as_bytes());
+        self.buf.push(0);
+    }
+
+    /// An array element's key: its index in decimal.
+    fn index(&mut self, kind: ElementType, i: usize) {
+        self.buf.push(kind as u8);
+        let mut digits = [0u8; 20];
+        let mut at = digits.len();
+        let mut n = i;
+        loop {
+            at -= 1;
+            digits[at] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        self.buf.extend_from_slice(&digits[at..]);
+        self.buf.push(0);
+    }
+
+    fn string_value(&mut self, value: &str) {
+        let len = i32::try_from(value.len() + 1).unwrap_or(i32::MAX);
+        self.buf.extend_from_slice(&len.to_le_bytes());
+        self.buf.extend_from_slice(value.as_bytes());
         self.buf.push(0);
     }
 }

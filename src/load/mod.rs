@@ -12,6 +12,7 @@
 //! version picks one unless the settings force it.
 
 mod command;
+pub mod encode;
 pub mod retry;
 
 use std::collections::{HashMap, HashSet};
@@ -131,11 +132,7 @@ pub struct Prepared {
 impl Prepared {
     pub fn new(mut article: Article, run_id: &str) -> Result<Prepared, bson::ser::Error> {
         article.ingest.run_id = Some(run_id.to_owned());
-        // The encoder grows its buffer by doubling; up to half of it would be slack, held
-        // for as long as the document waits in the queue and the batch.
-        let mut bytes = bson::to_vec(&article)?;
-        bytes.shrink_to_fit();
-        let raw = RawDocumentBuf::from_bytes(bytes).map_err(|e| {
+        let raw = RawDocumentBuf::from_bytes(encode::article_bson(&article)).map_err(|e| {
             <bson::ser::Error as serde::ser::Error>::custom(format!(
                 "encoded an invalid document: {e}"
             ))
