@@ -27,6 +27,9 @@
 //! tool's own user + system CPU while writing: what sending the documents costs a client),
 //! `naive writers=1 docs=10000 secs=9.800 docs_per_sec=1020 first_tenth_docs_per_sec=… last_tenth_docs_per_sec=…`.
 
+#[path = "support/cpu.rs"]
+mod cpu;
+
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -143,7 +146,7 @@ async fn measure(m: Measure) -> Result<(), Box<dyn std::error::Error>> {
             .collect::<VecDeque<_>>();
         let queue = Arc::new(Mutex::new(batches));
         let ns = coll.namespace();
-        let cpu0 = cpu_seconds();
+        let cpu0 = cpu::cpu_seconds();
         let t0 = Instant::now();
         let mut tasks = Vec::with_capacity(writers);
         for _ in 0..writers {
@@ -168,7 +171,8 @@ async fn measure(m: Measure) -> Result<(), Box<dyn std::error::Error>> {
             errors += t.await??;
         }
         let secs = t0.elapsed().as_secs_f64();
-        let cpu = cpu_seconds() - cpu0;
+        // What writing the documents costs the client, whatever the server does meanwhile.
+        let cpu = cpu::cpu_seconds() - cpu0;
         let stored = coll.count_documents(doc! {}).await?;
         println!(
             "ceiling writers={writers} docs={} secs={secs:.3} docs_per_sec={:.0} cpu_secs={cpu:.2} cpu_ms_per_1000={:.1} batch_size={} api={} write_errors={errors} stored={stored}",
@@ -440,16 +444,4 @@ async fn write_update_command(
         }
     }
     Ok(errors)
-}
-
-/// User + system CPU time of this process so far: what writing the documents costs the
-/// client, whatever the server does meanwhile.
-fn cpu_seconds() -> f64 {
-    // SAFETY: getrusage fills the struct it is given.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
-        return 0.0;
-    }
-    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    secs(usage.ru_utime) + secs(usage.ru_stime)
 }

@@ -2,24 +2,50 @@
 //! `scripts/bench`: `cargo run --release --example transform_loop -- ITERATIONS PATH...`, where
 //! a directory stands for every file under it. The files are read first; only the transform
 //! is timed, on one thread.
+//!
+//! The reading is measured too, on stderr: the CPU of finding and reading the files (16 at a
+//! time, with the pipeline's reader), the floor of what any run over these files costs. Read
+//! an archive that is not in the page cache (`sync; echo 3 > /proc/sys/vm/drop_caches` as
+//! root) to see what a backfill pays for it.
 
-use article_etl::transform::{transform, ParseOptions, RawFile};
+#[path = "support/cpu.rs"]
+mod cpu;
+
+use article_etl::extract::read::FileReader;
+use article_etl::transform::{transform, ParseOptions, RawFile, DEFAULT_MAX_FILE_BYTES};
 
 fn main() {
     let mut args = std::env::args().skip(1);
     let iterations: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(1000);
+    let cpu0 = cpu::cpu_seconds();
     let mut paths = Vec::new();
     for arg in args {
         collect(std::path::Path::new(&arg), &mut paths);
     }
     paths.sort();
-    let files: Vec<(String, Vec<u8>)> = paths
-        .into_iter()
-        .map(|p| {
-            let bytes = std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-            (p.display().to_string(), bytes)
-        })
-        .collect();
+    let mut reader = FileReader::new();
+    let mut files: Vec<(String, Vec<u8>)> = Vec::with_capacity(paths.len());
+    for chunk in paths.chunks(16) {
+        let asked: Vec<_> = chunk
+            .iter()
+            .map(|p| (p.as_path(), DEFAULT_MAX_FILE_BYTES))
+            .collect();
+        for (p, read) in chunk.iter().zip(reader.read_all(&asked)) {
+            let (bytes, _) = read.unwrap_or_else(|e| panic!("{e}"));
+            files.push((p.display().to_string(), bytes));
+        }
+    }
+    let read_cpu = cpu::cpu_seconds() - cpu0;
+    eprintln!(
+        "read {} files (listed and read, {}): {:.1} ms of CPU per 1,000 files",
+        files.len(),
+        if reader.batches() {
+            "16 at a time with io_uring"
+        } else {
+            "one at a time"
+        },
+        1e6 * read_cpu / files.len().max(1) as f64
+    );
     let opts = ParseOptions::for_source("profile");
     let started = std::time::Instant::now();
     let mut bytes = 0usize;
