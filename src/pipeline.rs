@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bson::{doc, Document};
+use bson::{doc, Document, RawDocumentBuf};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tokio::sync::Notify;
@@ -31,7 +31,9 @@ use crate::extract::archive::{self, ArchiveFile, Shard, Walked};
 use crate::extract::read::{FileRead, FileReader};
 use crate::extract::{watch, Claim, Inbox, QuarantineReport, WatchRules};
 use crate::load::retry::Backoff;
-use crate::load::{progress_page, LoadError, Loader, Outcome, Prepared, Receipt, PAGE_FILES};
+use crate::load::{
+    LoadError, Loader, Outcome, Prepared, ProgressEntry, ProgressPage, Receipt, PAGE_FILES,
+};
 use crate::settings::{LoadSettings, Pipeline};
 use crate::transform::{self, ParseOptions, TransformError};
 
@@ -1297,9 +1299,31 @@ impl Writer {
         let pipelines = self.pipelines.clone();
         let report = self.report.clone();
         let now = Utc::now();
-        let work = move || -> BTreeMap<(usize, String), Vec<Document>> {
-            // Finished archive files, per pipeline and directory.
-            let mut progress: BTreeMap<(usize, String), Vec<Document>> = BTreeMap::new();
+        let page_numbers = self.pages.clone();
+        let at = bson::DateTime::from_chrono(now);
+        let work = move || -> Vec<RawDocumentBuf> {
+            // Finished archive files, a page per pipeline and directory (files of a batch come
+            // grouped by directory, in walk order: few pages are open at once).
+            let mut open: Vec<(usize, String, ProgressPage)> = Vec::new();
+            // Written files per pipeline and outcome.
+            let mut loaded: BTreeMap<(usize, &'static str), u64> = BTreeMap::new();
+            let mut pages = Vec::new();
+            let seal = |page: ProgressPage, pages: &mut Vec<RawDocumentBuf>| match page.finish() {
+                Ok(page) => pages.push(page),
+                Err(e) => {
+                    error!(error = %e, "cannot encode a backfill progress page; its files will be read again next time")
+                }
+            };
+            let new_page = |pipeline: usize, dir: &str| {
+                let n = page_numbers.fetch_add(1, Ordering::Relaxed);
+                ProgressPage::new(
+                    &format!("{run_id}:{n:08}"),
+                    &pipelines[pipeline],
+                    dir,
+                    &run_id,
+                    at,
+                )
+            };
             for (origin, article, disposal) in disposals {
                 let file_pipeline = origin.pipeline();
                 let pipeline = &pipelines[file_pipeline];
@@ -1323,10 +1347,7 @@ impl Writer {
                         _ => &stats.unchanged,
                     };
                     bump(counter);
-                    metrics::counter!("article_etl_articles_total", "pipeline" => pipeline.clone(), "outcome" => label).increment(1);
-                    metrics::counter!("article_etl_files_total", "pipeline" => pipeline.clone(), "outcome" => "loaded").increment(1);
-                    metrics::gauge!("article_etl_last_write_timestamp_seconds", "pipeline" => pipeline.clone())
-                        .set(now.timestamp_millis() as f64 / 1000.0);
+                    *loaded.entry((file_pipeline, label)).or_insert(0) += 1;
                     info!(
                         pipeline = %pipeline,
                         file = %shown,
@@ -1369,22 +1390,53 @@ impl Writer {
                             }
                         }
                         let (dir, name) = file.dir_and_name();
-                        progress
-                            .entry((file_pipeline, dir.to_owned()))
-                            .or_default()
-                            .push(doc! {
-                                "name": name,
-                                "size": file.size as i64,
-                                "mtime": file.mtime.map(bson::DateTime::from_chrono),
-                                "sha256": article.as_ref().map(|a| a.sha256.clone()),
-                                "outcome": label,
-                                "code": quarantined.as_ref().map(|q| q.0),
-                                "article_id": article.as_ref().map(|a| a.id.clone()),
-                            });
+                        let at_page = match open
+                            .iter()
+                            .position(|(p, d, _)| *p == file_pipeline && d == dir)
+                        {
+                            Some(i) => i,
+                            None => {
+                                open.push((
+                                    file_pipeline,
+                                    dir.to_owned(),
+                                    new_page(file_pipeline, dir),
+                                ));
+                                open.len() - 1
+                            }
+                        };
+                        let page = &mut open[at_page].2;
+                        page.push(&ProgressEntry {
+                            name,
+                            size: file.size as i64,
+                            mtime: file.mtime.map(bson::DateTime::from_chrono),
+                            sha256: article.as_ref().map(|a| a.sha256.as_str()),
+                            outcome: label,
+                            code: quarantined.as_ref().map(|q| q.0),
+                            article_id: article.as_ref().map(|a| a.id.as_str()),
+                        });
+                        if page.len() >= PAGE_FILES {
+                            let (_, _, full) = open.swap_remove(at_page);
+                            seal(full, &mut pages);
+                        }
                     }
                 }
             }
-            progress
+            for (_, _, page) in open {
+                seal(page, &mut pages);
+            }
+            // Metrics per batch rather than per file: each update looks its labels up.
+            let mut written: Vec<usize> = Vec::new();
+            for ((pipeline_index, outcome), n) in loaded {
+                let pipeline = &pipelines[pipeline_index];
+                metrics::counter!("article_etl_articles_total", "pipeline" => pipeline.clone(), "outcome" => outcome).increment(n);
+                metrics::counter!("article_etl_files_total", "pipeline" => pipeline.clone(), "outcome" => "loaded").increment(n);
+                if !written.contains(&pipeline_index) {
+                    written.push(pipeline_index);
+                    metrics::gauge!("article_etl_last_write_timestamp_seconds", "pipeline" => pipeline.clone())
+                        .set(now.timestamp_millis() as f64 / 1000.0);
+                }
+            }
+            pages
         };
         let progress = match tokio::task::spawn_blocking(work).await {
             Ok(p) => p,
@@ -1393,28 +1445,9 @@ impl Writer {
                 return;
             }
         };
-        let at = bson::DateTime::from_chrono(now);
-        let mut pages = Vec::new();
-        for ((pipeline, dir), files) in progress {
-            let mut files = files.into_iter().peekable();
-            while files.peek().is_some() {
-                let n = self.pages.fetch_add(1, Ordering::Relaxed);
-                let id = format!("{}:{n:08}", self.run_id);
-                let page: Vec<Document> = files.by_ref().take(PAGE_FILES).collect();
-                pages.push(progress_page(
-                    id,
-                    &self.pipelines[pipeline],
-                    &dir,
-                    &self.run_id,
-                    at,
-                    page,
-                ));
-            }
-        }
-        if pages.is_empty() {
+        if progress.is_empty() {
             return;
         }
-        let progress = pages;
         let mut backoff = Backoff::new(self.budget);
         loop {
             match self.loader.save_progress(&progress).await {

@@ -363,8 +363,8 @@ async fn recorded_files(progress: &mongodb::Collection<Document>) -> usize {
 /// this pipeline), each version of a file read more than once, and nothing else.
 #[tokio::test(flavor = "multi_thread")]
 async fn progress_lookups_return_exactly_the_directories_asked_for() {
-    use article_etl::load::{progress_page, Loader, WriteApi};
-    use mongodb::bson::{doc, DateTime};
+    use article_etl::load::{Loader, ProgressEntry, ProgressPage, WriteApi};
+    use mongodb::bson::DateTime;
     use std::collections::HashSet;
 
     let db = unique_db("progress_lookup");
@@ -381,37 +381,28 @@ async fn progress_lookups_return_exactly_the_directories_asked_for() {
     loader.ensure_indexes().await.unwrap();
     let dir = |i: i64| format!("r/{:03}", i / 7);
     let name = |i: i64| format!("{i:05}.txt");
-    let entry = |i: i64, size: i64| doc! { "name": name(i), "size": size, "mtime": DateTime::from_millis(i * 1000) };
     let at = DateTime::now();
+    let page = |id: &str, pipeline: &str, i: i64, size: i64| {
+        let mut p = ProgressPage::new(id, pipeline, &dir(i), "run", at);
+        p.push(&ProgressEntry {
+            name: &name(i),
+            size,
+            mtime: Some(DateTime::from_millis(i * 1000)),
+            sha256: None,
+            outcome: "inserted",
+            code: None,
+            article_id: None,
+        });
+        p.finish().unwrap()
+    };
     // Directories of seven files, every third file missing, the pages cut across directories
     // as batches would be; file 7 was read a second time after it grew.
     let mut pages = Vec::new();
     for i in (0..1400).filter(|i| i % 3 != 0) {
-        pages.push(progress_page(
-            format!("run:{i}"),
-            "p",
-            &dir(i),
-            "run",
-            at,
-            vec![entry(i, i)],
-        ));
+        pages.push(page(&format!("run:{i}"), "p", i, i));
     }
-    pages.push(progress_page(
-        "run:x".into(),
-        "p",
-        &dir(7),
-        "run",
-        at,
-        vec![entry(7, 7_000)],
-    ));
-    pages.push(progress_page(
-        "other:0".into(),
-        "q",
-        &dir(3),
-        "other",
-        at,
-        vec![entry(3, 3)],
-    ));
+    pages.push(page("run:x", "p", 7, 7_000));
+    pages.push(page("other:0", "q", 3, 3));
     loader.save_progress(&pages).await.unwrap();
     // Saving pages again (a retry after a lost reply) is harmless.
     loader.save_progress(&pages[..2]).await.unwrap();

@@ -34,7 +34,7 @@ use retry::is_transient_code;
 pub const REVISIONS: &str = "article_revisions";
 pub const RUNS: &str = "ingest_runs";
 /// Backfill progress: pages of finished archive files, one per directory and written batch
-/// (see `progress_page`), found by `(pipeline, dir)`.
+/// (see `ProgressPage`), found by `(pipeline, dir)`.
 pub const PROGRESS: &str = "backfill_progress";
 /// Files per progress page: a page stays far under the 16 MB document limit.
 pub const PAGE_FILES: usize = 1000;
@@ -824,13 +824,14 @@ impl Loader {
         Ok(())
     }
 
-    /// Saves progress pages (see `progress_page`). Idempotent: a page already saved (a retry
+    /// Saves progress pages (see `ProgressPage`). Idempotent: a page already saved (a retry
     /// after a lost reply) is a duplicate `_id`, and counts as saved.
-    pub async fn save_progress(&self, pages: &[Document]) -> Result<(), LoadError> {
+    pub async fn save_progress(&self, pages: &[RawDocumentBuf]) -> Result<(), LoadError> {
         if pages.is_empty() {
             return Ok(());
         }
-        match self.progress.insert_many(pages).ordered(false).await {
+        let progress = self.progress.clone_with_type::<RawDocumentBuf>();
+        match progress.insert_many(pages).ordered(false).await {
             Ok(_) => Ok(()),
             Err(e) => match e.kind.as_ref() {
                 ErrorKind::InsertMany(m)
@@ -861,21 +862,69 @@ impl Loader {
 /// on a busy server, inserting and finding a few pages costs a fraction of 500 small
 /// documents, and a lookup by directory is an equality match. `id` is unique to the page (run
 /// id, page number), which makes saving it again a no-op.
-pub fn progress_page(
-    id: String,
-    pipeline: &str,
-    dir: &str,
-    run_id: &str,
-    at: bson::DateTime,
-    files: Vec<Document>,
-) -> Document {
-    doc! {
-        "_id": id,
-        "pipeline": pipeline,
-        "dir": dir,
-        "run_id": run_id,
-        "at": at,
-        "files": files,
+///
+/// Encoded as it is filled, entry by entry, into the page's one buffer.
+pub struct ProgressPage {
+    w: CommandWriter,
+    files: usize,
+}
+
+/// One finished file of a [`ProgressPage`].
+#[derive(Debug, Clone, Copy)]
+pub struct ProgressEntry<'a> {
+    pub name: &'a str,
+    pub size: i64,
+    pub mtime: Option<bson::DateTime>,
+    /// The raw file's SHA-256 (hex), when it was read.
+    pub sha256: Option<&'a str>,
+    /// `inserted`, `updated`, `unchanged` or `quarantined`.
+    pub outcome: &'a str,
+    /// The quarantine's error code.
+    pub code: Option<&'a str>,
+    pub article_id: Option<&'a str>,
+}
+
+impl ProgressPage {
+    pub fn new(id: &str, pipeline: &str, dir: &str, run_id: &str, at: bson::DateTime) -> Self {
+        let mut w = CommandWriter::with_capacity(4096);
+        w.string("_id", id)
+            .string("pipeline", pipeline)
+            .string("dir", dir)
+            .string("run_id", run_id)
+            .datetime("at", at)
+            .array("files");
+        ProgressPage { w, files: 0 }
+    }
+
+    pub fn push(&mut self, e: &ProgressEntry<'_>) {
+        self.w
+            .document_at(self.files)
+            .string("name", e.name)
+            .int64("size", e.size);
+        match e.mtime {
+            Some(at) => self.w.datetime("mtime", at),
+            None => self.w.null("mtime"),
+        };
+        self.w
+            .opt_string("sha256", e.sha256)
+            .string("outcome", e.outcome)
+            .opt_string("code", e.code)
+            .opt_string("article_id", e.article_id)
+            .end();
+        self.files += 1;
+    }
+
+    /// Files listed so far.
+    pub fn len(&self) -> usize {
+        self.files
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.files == 0
+    }
+
+    pub fn finish(self) -> Result<RawDocumentBuf, bson::raw::Error> {
+        self.w.finish()
     }
 }
 
@@ -952,4 +1001,53 @@ async fn find_by_ids<S: AsRef<str>>(
         .try_collect()
         .await?;
     Ok(found.into_iter().flatten().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A page lays out what `docs/schema.md` describes: the page's fields, then one entry per
+    /// file, absent values as nulls.
+    #[test]
+    fn a_progress_page_is_the_documented_document() {
+        let at = bson::DateTime::from_millis(1_700_000_000_000);
+        let mtime = bson::DateTime::from_millis(1_600_000_000_000);
+        let mut page = ProgressPage::new("run-1:00000007", "daily", "2004/01/02", "run-1", at);
+        assert!(page.is_empty());
+        page.push(&ProgressEntry {
+            name: "content_1.txt",
+            size: 7000,
+            mtime: Some(mtime),
+            sha256: Some("ab12"),
+            outcome: "inserted",
+            code: None,
+            article_id: Some("daily:1"),
+        });
+        page.push(&ProgressEntry {
+            name: "bad.txt",
+            size: 0,
+            mtime: None,
+            sha256: None,
+            outcome: "quarantined",
+            code: Some("empty"),
+            article_id: None,
+        });
+        assert_eq!(page.len(), 2);
+        let got = page.finish().unwrap().to_document().unwrap();
+        let want = doc! {
+            "_id": "run-1:00000007",
+            "pipeline": "daily",
+            "dir": "2004/01/02",
+            "run_id": "run-1",
+            "at": at,
+            "files": [
+                { "name": "content_1.txt", "size": 7000_i64, "mtime": mtime, "sha256": "ab12",
+                  "outcome": "inserted", "code": Bson::Null, "article_id": "daily:1" },
+                { "name": "bad.txt", "size": 0_i64, "mtime": Bson::Null, "sha256": Bson::Null,
+                  "outcome": "quarantined", "code": "empty", "article_id": Bson::Null },
+            ],
+        };
+        assert_eq!(got, want);
+    }
 }
