@@ -30,7 +30,8 @@ fn main() {
             .iter()
             .map(|p| (p.as_path(), DEFAULT_MAX_FILE_BYTES))
             .collect();
-        for (p, read) in chunk.iter().zip(reader.read_all(&asked)) {
+        for ((p, read), &(path, max)) in chunk.iter().zip(reader.read_batch(&asked)).zip(&asked) {
+            let read = read.unwrap_or_else(|| FileReader::read_one(path, max));
             let (bytes, _) = read.unwrap_or_else(|e| panic!("{e}"));
             files.push((p.display().to_string(), bytes));
         }

@@ -1054,13 +1054,20 @@ impl WorkerContext {
             .iter()
             .map(|o| (o.path(), self.options[o.pipeline()].max_file_bytes))
             .collect();
-        let read = reader.read_all(&files);
+        let batch = reader.read_batch(&files);
         drop(files);
-        for (origin, read) in chunk.into_iter().zip(read) {
+        debug_assert_eq!(batch.len(), chunk.len());
+        for (origin, read) in chunk.into_iter().zip(batch) {
             if self.stopping() {
                 self.give_back(origin);
                 continue;
             }
+            let read = read.unwrap_or_else(|| {
+                FileReader::read_one(
+                    origin.path(),
+                    self.options[origin.pipeline()].max_file_bytes,
+                )
+            });
             self.transform_one(origin, read, done);
             if done.len() >= ITEM_CHUNK {
                 self.hand_over(done, out);

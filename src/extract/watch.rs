@@ -282,7 +282,8 @@ pub fn open_for_writing(path: &Path) -> bool {
 /// A writer that opens the file while the lease is held breaks it, and the kernel signals the
 /// lease holder with SIGIO, whose default action ends the process. The lease is held for two
 /// system calls only, but that window must not be able to kill the service: SIGIO is ignored
-/// (the writer's open then waits the microseconds until the lease is released).
+/// (the writer's open then waits the microseconds until the lease is released). A program
+/// this process started would inherit the disposition; it starts none.
 fn ignore_lease_breaks() {
     static IGNORED: std::sync::Once = std::sync::Once::new();
     IGNORED.call_once(|| {

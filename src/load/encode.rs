@@ -140,12 +140,13 @@ pub fn article_bson(a: &Article) -> Vec<u8> {
             .end();
     }
     w.end();
-    debug_assert!(w.len() <= capacity(a), "the capacity is an upper bound");
+    // The document's own closing 0 is still to come.
+    debug_assert!(w.len() < capacity(a), "the capacity is an upper bound");
     w.into_bytes()
 }
 
-/// An upper bound of the encoded size, so that the buffer is allocated once and holds no
-/// slack while the document waits in the queues.
+/// An upper bound of the encoded size, so that the buffer is allocated once (a few hundred
+/// bytes to ~2 KB over the document: no doubling, no shrinking copy).
 fn capacity(a: &Article) -> usize {
     let opt = |s: &Option<String>| s.as_ref().map_or(0, String::len) + ELEMENT;
     let mut n = 64 * ELEMENT
@@ -255,7 +256,7 @@ mod tests {
         let ours = article_bson(a);
         let serde = bson::to_vec(a).unwrap();
         assert_eq!(ours, serde, "{}", a.id);
-        assert!(ours.capacity() <= capacity(a));
+        assert!(ours.len() <= capacity(a));
     }
 
     /// Every generated article (all the shapes the generator makes), as the transform gives
