@@ -259,21 +259,25 @@ mod tests {
         assert!(ours.len() <= capacity(a));
     }
 
+    /// The articles the transform makes of a generated corpus.
+    fn articles(seed: u64, count: u64) -> impl Iterator<Item = Article> {
+        let opts = ParseOptions::for_source("test-daily");
+        generate(CorpusSpec::new(seed, count)).filter_map(move |f| {
+            let raw = RawFile {
+                path: &f.name,
+                bytes: &f.bytes,
+                mtime: None,
+            };
+            transform(&raw, &opts).ok()
+        })
+    }
+
     /// Every generated article (all the shapes the generator makes), as the transform gives
     /// it and with the loader's fields set.
     #[test]
     fn writes_what_serde_writes_for_generated_articles() {
-        let opts = ParseOptions::for_source("test-daily");
         let mut checked = 0;
-        for file in generate(CorpusSpec::new(7, 600)) {
-            let raw = RawFile {
-                path: &file.name,
-                bytes: &file.bytes,
-                mtime: None,
-            };
-            let Ok(mut a) = transform(&raw, &opts) else {
-                continue;
-            };
+        for mut a in articles(7, 600) {
             same_as_serde(&a);
             a.revision = Some(3);
             a.first_seen_at = a.published_at;
@@ -290,29 +294,7 @@ mod tests {
     /// fields, long arrays.
     #[test]
     fn writes_what_serde_writes_for_every_field_shape() {
-        let opts = ParseOptions::for_source("test-daily");
-        let file = generate(CorpusSpec::new(1, 50))
-            .find(|f| {
-                transform(
-                    &RawFile {
-                        path: &f.name,
-                        bytes: &f.bytes,
-                        mtime: None,
-                    },
-                    &opts,
-                )
-                .is_ok()
-            })
-            .unwrap();
-        let mut a = transform(
-            &RawFile {
-                path: &file.name,
-                bytes: &file.bytes,
-                mtime: None,
-            },
-            &opts,
-        )
-        .unwrap();
+        let mut a = articles(1, 50).next().unwrap();
         a.page = None;
         a.trailer = None;
         a.url = None;
@@ -337,29 +319,7 @@ mod tests {
         .collect();
         a.furniture = (0..12).map(|i| format!("版面{i}")).collect();
         same_as_serde(&a);
-        let file = generate(CorpusSpec::new(2, 50))
-            .find(|f| {
-                transform(
-                    &RawFile {
-                        path: &f.name,
-                        bytes: &f.bytes,
-                        mtime: None,
-                    },
-                    &opts,
-                )
-                .map(|a| a.trailer.is_some())
-                .unwrap_or(false)
-            })
-            .unwrap();
-        let mut b = transform(
-            &RawFile {
-                path: &file.name,
-                bytes: &file.bytes,
-                mtime: None,
-            },
-            &opts,
-        )
-        .unwrap();
+        let mut b = articles(2, 50).find(|a| a.trailer.is_some()).unwrap();
         let t = b.trailer.as_mut().unwrap();
         t.slot_parts = [
             SlotKind::Byline,
