@@ -11,7 +11,7 @@
 #[path = "support/cpu.rs"]
 mod cpu;
 
-use article_etl::extract::read::FileReader;
+use article_etl::extract::read::{read_file, FileReader};
 use article_etl::transform::{transform, ParseOptions, RawFile, DEFAULT_MAX_FILE_BYTES};
 
 fn main() {
@@ -31,7 +31,7 @@ fn main() {
             .map(|p| (p.as_path(), DEFAULT_MAX_FILE_BYTES))
             .collect();
         for ((p, read), &(path, max)) in chunk.iter().zip(reader.read_batch(&asked)).zip(&asked) {
-            let read = read.unwrap_or_else(|| FileReader::read_one(path, max));
+            let read = read.unwrap_or_else(|| read_file(path, max));
             let (bytes, _) = read.unwrap_or_else(|e| panic!("{e}"));
             files.push((p.display().to_string(), bytes));
         }

@@ -28,12 +28,10 @@ use tracing::{error, info, info_span, warn, Instrument};
 use crate::backfill::{fingerprint, FinishedDirs};
 use crate::document::Article;
 use crate::extract::archive::{self, ArchiveFile, Shard, Walked};
-use crate::extract::read::{FileRead, FileReader};
+use crate::extract::read::{read_file, FileRead, FileReader};
 use crate::extract::{watch, Claim, Inbox, QuarantineReport, WatchRules};
 use crate::load::retry::Backoff;
-use crate::load::{
-    LoadError, Loader, Outcome, Prepared, ProgressEntry, ProgressPage, Receipt, PAGE_FILES,
-};
+use crate::load::{LoadError, Loader, Outcome, Prepared, ProgressEntry, ProgressPages, Receipt};
 use crate::settings::{LoadSettings, Pipeline};
 use crate::transform::{self, ParseOptions, TransformError};
 
@@ -1063,7 +1061,7 @@ impl WorkerContext {
                 continue;
             }
             let read = read.unwrap_or_else(|| {
-                FileReader::read_one(
+                read_file(
                     origin.path(),
                     self.options[origin.pipeline()].max_file_bytes,
                 )
@@ -1309,28 +1307,9 @@ impl Writer {
         let page_numbers = self.pages.clone();
         let at = bson::DateTime::from_chrono(now);
         let work = move || -> Vec<RawDocumentBuf> {
-            // Finished archive files, a page per pipeline and directory (files of a batch come
-            // grouped by directory, in walk order: few pages are open at once).
-            let mut open: Vec<(usize, String, ProgressPage)> = Vec::new();
+            let mut pages = ProgressPages::new(&run_id, &page_numbers, at);
             // Written files per pipeline and outcome.
             let mut loaded: BTreeMap<(usize, &'static str), u64> = BTreeMap::new();
-            let mut pages = Vec::new();
-            let seal = |page: ProgressPage, pages: &mut Vec<RawDocumentBuf>| match page.finish() {
-                Ok(page) => pages.push(page),
-                Err(e) => {
-                    error!(error = %e, "cannot encode a backfill progress page; its files will be read again next time")
-                }
-            };
-            let new_page = |pipeline: usize, dir: &str| {
-                let n = page_numbers.fetch_add(1, Ordering::Relaxed);
-                ProgressPage::new(
-                    &format!("{run_id}:{n:08}"),
-                    &pipelines[pipeline],
-                    dir,
-                    &run_id,
-                    at,
-                )
-            };
             for (origin, article, disposal) in disposals {
                 let file_pipeline = origin.pipeline();
                 let pipeline = &pipelines[file_pipeline];
@@ -1397,53 +1376,34 @@ impl Writer {
                             }
                         }
                         let (dir, name) = file.dir_and_name();
-                        let at_page = match open
-                            .iter()
-                            .position(|(p, d, _)| *p == file_pipeline && d == dir)
-                        {
-                            Some(i) => i,
-                            None => {
-                                open.push((
-                                    file_pipeline,
-                                    dir.to_owned(),
-                                    new_page(file_pipeline, dir),
-                                ));
-                                open.len() - 1
-                            }
-                        };
-                        let page = &mut open[at_page].2;
-                        page.push(&ProgressEntry {
-                            name,
-                            size: file.size as i64,
-                            mtime: file.mtime.map(bson::DateTime::from_chrono),
-                            sha256: article.as_ref().map(|a| a.sha256.as_str()),
-                            outcome: label,
-                            code: quarantined.as_ref().map(|q| q.0),
-                            article_id: article.as_ref().map(|a| a.id.as_str()),
-                        });
-                        if page.len() >= PAGE_FILES {
-                            let (_, _, full) = open.swap_remove(at_page);
-                            seal(full, &mut pages);
-                        }
+                        pages.add(
+                            pipeline,
+                            dir,
+                            &ProgressEntry {
+                                name,
+                                size: file.size as i64,
+                                mtime: file.mtime.map(bson::DateTime::from_chrono),
+                                sha256: article.as_ref().map(|a| a.sha256.as_str()),
+                                outcome: label,
+                                code: quarantined.as_ref().map(|q| q.0),
+                                article_id: article.as_ref().map(|a| a.id.as_str()),
+                            },
+                        );
                     }
                 }
             }
-            for (_, _, page) in open {
-                seal(page, &mut pages);
-            }
             // Metrics per batch rather than per file: each update looks its labels up.
-            let mut written: Vec<usize> = Vec::new();
             for ((pipeline_index, outcome), n) in loaded {
                 let pipeline = &pipelines[pipeline_index];
                 metrics::counter!("article_etl_articles_total", "pipeline" => pipeline.clone(), "outcome" => outcome).increment(n);
                 metrics::counter!("article_etl_files_total", "pipeline" => pipeline.clone(), "outcome" => "loaded").increment(n);
-                if !written.contains(&pipeline_index) {
-                    written.push(pipeline_index);
-                    metrics::gauge!("article_etl_last_write_timestamp_seconds", "pipeline" => pipeline.clone())
-                        .set(now.timestamp_millis() as f64 / 1000.0);
-                }
+                metrics::gauge!("article_etl_last_write_timestamp_seconds", "pipeline" => pipeline.clone())
+                    .set(now.timestamp_millis() as f64 / 1000.0);
             }
-            pages
+            pages.finish().unwrap_or_else(|e| {
+                error!(error = %e, "cannot encode the backfill progress pages; these files will be read again next time");
+                Vec::new()
+            })
         };
         let progress = match tokio::task::spawn_blocking(work).await {
             Ok(p) => p,

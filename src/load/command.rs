@@ -1,4 +1,4 @@
-//! Write commands (and the articles in them) encoded straight into one buffer.
+//! BSON written straight into one buffer: write commands, the articles in them, progress pages.
 //!
 //! The `bson` crate's builders copy a nested document into its parent at every level, so a
 //! command of N articles built with them copied each article three times (into its operation,

@@ -16,7 +16,7 @@ pub mod encode;
 pub mod retry;
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -1003,6 +1003,62 @@ async fn find_by_ids<S: AsRef<str>>(
     Ok(found.into_iter().flatten().collect())
 }
 
+/// The progress pages of one written batch: a page per pipeline and directory, a new one
+/// every `PAGE_FILES` files. Files of a batch come grouped by directory (walk order), so few
+/// pages are open at once.
+pub struct ProgressPages<'a> {
+    run_id: &'a str,
+    /// Numbers pages across the run's writers: `<run id>:<n>` is each page's `_id`.
+    numbers: &'a AtomicU64,
+    at: bson::DateTime,
+    open: Vec<(String, String, ProgressPage)>,
+    full: Vec<ProgressPage>,
+}
+
+impl<'a> ProgressPages<'a> {
+    pub fn new(run_id: &'a str, numbers: &'a AtomicU64, at: bson::DateTime) -> Self {
+        ProgressPages {
+            run_id,
+            numbers,
+            at,
+            open: Vec::new(),
+            full: Vec::new(),
+        }
+    }
+
+    pub fn add(&mut self, pipeline: &str, dir: &str, entry: &ProgressEntry<'_>) {
+        let at = match self
+            .open
+            .iter()
+            .position(|(p, d, _)| p == pipeline && d == dir)
+        {
+            Some(i) => i,
+            None => {
+                let n = self.numbers.fetch_add(1, Ordering::Relaxed);
+                let id = format!("{}:{n:08}", self.run_id);
+                let page = ProgressPage::new(&id, pipeline, dir, self.run_id, self.at);
+                self.open.push((pipeline.to_owned(), dir.to_owned(), page));
+                self.open.len() - 1
+            }
+        };
+        let page = &mut self.open[at].2;
+        page.push(entry);
+        if page.len() >= PAGE_FILES {
+            let (_, _, full) = self.open.swap_remove(at);
+            self.full.push(full);
+        }
+    }
+
+    /// Every page, encoded.
+    pub fn finish(self) -> Result<Vec<RawDocumentBuf>, bson::raw::Error> {
+        self.full
+            .into_iter()
+            .chain(self.open.into_iter().map(|(_, _, page)| page))
+            .map(ProgressPage::finish)
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1049,5 +1105,53 @@ mod tests {
             ],
         };
         assert_eq!(got, want);
+    }
+
+    /// A batch's pages: one per pipeline and directory, a new one past PAGE_FILES files, each
+    /// with its own id.
+    #[test]
+    fn a_batch_makes_a_page_per_directory_and_thousand_files() {
+        let numbers = AtomicU64::new(5);
+        let mut pages = ProgressPages::new("run-1", &numbers, bson::DateTime::now());
+        fn entry(name: &str) -> ProgressEntry<'_> {
+            ProgressEntry {
+                name,
+                size: 1,
+                mtime: None,
+                sha256: None,
+                outcome: "inserted",
+                code: None,
+                article_id: None,
+            }
+        }
+        for i in 0..=PAGE_FILES {
+            pages.add("daily", "a", &entry(&format!("{i}.txt")));
+        }
+        pages.add("daily", "b", &entry("x.txt"));
+        pages.add("weekly", "a", &entry("y.txt"));
+        let mut got: Vec<(String, String, String, usize)> = pages
+            .finish()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                let d = p.to_document().unwrap();
+                (
+                    d.get_str("_id").unwrap().to_owned(),
+                    d.get_str("pipeline").unwrap().to_owned(),
+                    d.get_str("dir").unwrap().to_owned(),
+                    d.get_array("files").unwrap().len(),
+                )
+            })
+            .collect();
+        got.sort();
+        let want = [
+            ("run-1:00000005", "daily", "a", PAGE_FILES),
+            ("run-1:00000006", "daily", "a", 1),
+            ("run-1:00000007", "daily", "b", 1),
+            ("run-1:00000008", "weekly", "a", 1),
+        ]
+        .map(|(i, p, d, n)| (i.to_owned(), p.to_owned(), d.to_owned(), n));
+        assert_eq!(got, want);
+        assert_eq!(numbers.load(Ordering::Relaxed), 9);
     }
 }

@@ -1,6 +1,7 @@
 //! Transform: the bytes of one article file → its [`Article`] document, or a typed
-//! [`TransformError`]. Pure and synchronous (no I/O beyond [`read_file`]), so it runs on
-//! worker threads and in benchmarks alone.
+//! [`TransformError`]. Pure and synchronous, no I/O (reading files is the extract stage's:
+//! [`read_file`] is re-exported here for its callers), so it runs on worker threads and in
+//! benchmarks alone.
 
 pub mod body;
 pub mod byline;
@@ -15,16 +16,16 @@ pub mod text;
 pub mod trailer;
 
 use std::borrow::Cow;
-use std::io::Read;
 use std::path::Path;
 use std::sync::LazyLock;
 
-use chrono::{DateTime, FixedOffset, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, FixedOffset, NaiveDate, TimeZone};
 use chrono_tz::Tz;
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+pub use crate::extract::read::read_file;
 pub use decode::EncodingSetting;
 pub use error::{TransformError, TransformErrorKind};
 
@@ -84,86 +85,6 @@ pub struct RawFile<'a> {
     pub path: &'a str,
     pub bytes: &'a [u8],
     pub mtime: Option<DateTime<FixedOffset>>,
-}
-
-/// A file opened for reading, its size and mtime taken from the open descriptor.
-pub struct OpenedFile {
-    pub file: std::fs::File,
-    pub size: u64,
-    pub mtime: Option<DateTime<FixedOffset>>,
-}
-
-/// A file that could not be read.
-pub(crate) fn io_error(path: &Path, e: std::io::Error) -> TransformError {
-    TransformError::new(
-        path.display().to_string(),
-        TransformErrorKind::Io(e.to_string()),
-        None,
-    )
-}
-
-fn too_large(path: &Path, size: u64, limit: u64) -> TransformError {
-    TransformError::new(
-        path.display().to_string(),
-        TransformErrorKind::TooLarge { size, limit },
-        None,
-    )
-}
-
-/// Opens a file for [`read_file`] (or a batched reader), refusing what is not a regular file
-/// or is over `max_bytes` before reading anything.
-pub fn open_file(path: &Path, max_bytes: u64) -> Result<OpenedFile, TransformError> {
-    let file = std::fs::File::open(path).map_err(|e| io_error(path, e))?;
-    let meta = file.metadata().map_err(|e| io_error(path, e))?;
-    if !meta.is_file() {
-        return Err(io_error(path, std::io::Error::other("not a regular file")));
-    }
-    if meta.len() > max_bytes {
-        return Err(too_large(path, meta.len(), max_bytes));
-    }
-    let mtime = meta
-        .modified()
-        .ok()
-        .map(|t| DateTime::<Utc>::from(t).fixed_offset());
-    Ok(OpenedFile {
-        file,
-        size: meta.len(),
-        mtime,
-    })
-}
-
-/// Reads the rest of `file` after the `bytes` already read from its start, refusing it once
-/// it is over `max_bytes`: the file may have grown since it was opened.
-pub fn finish_read(
-    path: &Path,
-    file: &mut std::fs::File,
-    bytes: &mut Vec<u8>,
-    max_bytes: u64,
-) -> Result<(), TransformError> {
-    use std::io::{Seek, SeekFrom};
-    let done = bytes.len() as u64;
-    if done > 0 {
-        file.seek(SeekFrom::Start(done))
-            .map_err(|e| io_error(path, e))?;
-    }
-    file.take((max_bytes + 1).saturating_sub(done))
-        .read_to_end(bytes)
-        .map_err(|e| io_error(path, e))?;
-    if bytes.len() as u64 > max_bytes {
-        return Err(too_large(path, bytes.len() as u64, max_bytes));
-    }
-    Ok(())
-}
-
-/// Reads a file for [`transform`], refusing files over `max_bytes` without reading them whole.
-pub fn read_file(
-    path: &Path,
-    max_bytes: u64,
-) -> Result<(Vec<u8>, Option<DateTime<FixedOffset>>), TransformError> {
-    let mut opened = open_file(path, max_bytes)?;
-    let mut bytes = Vec::with_capacity(opened.size as usize);
-    finish_read(path, &mut opened.file, &mut bytes, max_bytes)?;
-    Ok((bytes, opened.mtime))
 }
 
 /// Reads and transforms one file.
