@@ -18,10 +18,8 @@ const TESTED_CODES: &[&str] = &[
     "undecodable",
     "too_large",
     "missing_content_id",
-    "no_headline",
     "malformed_trailer",
     "multiple_trailers",
-    "invalid_date",
     "no_body",
     "io",
 ];
@@ -56,13 +54,11 @@ fn codes_are_distinct_and_match_the_variants() {
         TransformErrorKind::Undecodable(String::new()),
         TransformErrorKind::TooLarge { size: 2, limit: 1 },
         TransformErrorKind::MissingContentId,
-        TransformErrorKind::NoHeadline,
         TransformErrorKind::MalformedTrailer(String::new()),
         TransformErrorKind::MultipleTrailers {
             first: 1,
             second: 2,
         },
-        TransformErrorKind::InvalidDate(String::new()),
         TransformErrorKind::NoBody,
         TransformErrorKind::Io(String::new()),
     ];
@@ -385,21 +381,45 @@ fn missing_content_id_on_disk_and_the_content_hash_rule() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// no_headline
+// What is no longer a refusal: a file with a content id and a text loads, flagged.
 
-#[test]
-fn no_headline_without_a_trailer() {
-    // Only long paragraphs: no short line can be the headline.
-    let bytes = format!("\n\n{BODY}").replace("改造前后“两重天”\n\n", "");
-    expect(bytes.as_bytes(), "no_headline", Some(3));
+/// Transforms `bytes` (named `PATH`) and checks that it loads with a warning `code`.
+fn loads_with(bytes: &[u8], code: &str) -> article_etl::document::Article {
+    let a = transform(
+        &RawFile {
+            path: "inbox/content_5566.txt",
+            bytes,
+            mtime: None,
+        },
+        &opts(),
+    )
+    .unwrap_or_else(|e| panic!("refused ({e}), expected a document with warning {code}"));
+    assert!(
+        a.warnings.iter().any(|w| w.code == code),
+        "no {code} warning: {:?}",
+        a.warnings
+    );
+    a
 }
 
 #[test]
-fn no_headline_when_the_trailer_names_none() {
+fn no_headline_without_a_trailer_loads_flagged() {
+    // Only long paragraphs: no short line can be the headline.
+    let bytes = format!("\n\n{BODY}").replace("改造前后“两重天”\n\n", "");
+    let a = loads_with(bytes.as_bytes(), "no_headline");
+    assert_eq!(a.headline, "");
+    assert_eq!(a.content_id, "5566");
+    assert!(a.text.starts_with("今年以来"), "{}", a.text);
+}
+
+#[test]
+fn no_headline_when_the_trailer_names_none_loads_flagged() {
     // The trailer's headline field is empty, and the file starts with a paragraph.
     let body = BODY.replace("改造前后“两重天”\n\n", "");
     let bytes = format!("{body}2024-05-20 1 1 江城日报 content_5566.html 1 /enpproperty-->\n");
-    expect(bytes.as_bytes(), "no_headline", Some(1));
+    let a = loads_with(bytes.as_bytes(), "no_headline");
+    assert_eq!(a.headline, "");
+    assert_eq!(a.pub_date.as_deref(), Some("2024-05-20"));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -415,11 +435,41 @@ fn trailer_without_a_url() {
 }
 
 #[test]
-fn trailer_without_a_date() {
+fn trailer_without_a_date_still_names_the_article() {
+    // Its URL still carries the content id: the article loads without a trailer, flagged.
     let bytes = format!(
         "{HEAD}{BODY}--> 江城日报 content_5566.html 1 老旧小区改造 居民笑开颜 /enpproperty-->\n"
     );
-    expect(bytes.as_bytes(), "malformed_trailer", Some(15));
+    let a = loads_with(bytes.as_bytes(), "malformed_trailer");
+    assert_eq!(a.content_id, "5566");
+    assert!(a.trailer.is_none());
+    assert_eq!(
+        a.pub_date.as_deref(),
+        Some("2024-05-20"),
+        "the header's date"
+    );
+    // Under a name without an id, too: the id is the URL's.
+    assert_eq!(
+        transform(
+            &RawFile {
+                path: PATH,
+                bytes: bytes.as_bytes(),
+                mtime: None
+            },
+            &opts()
+        )
+        .unwrap()
+        .content_id,
+        "5566"
+    );
+}
+
+#[test]
+fn trailer_cut_before_its_url_without_an_id() {
+    let bytes =
+        format!("{HEAD}{BODY}--> 2024-05-20 □ 本报记者 周海燕 城西街道: 1 1 江城日报 conte");
+    let err = expect(bytes.as_bytes(), "malformed_trailer", Some(15));
+    assert!(err.to_string().contains("cut short"), "{err}");
 }
 
 #[test]
@@ -450,23 +500,39 @@ fn two_articles_in_one_file() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// invalid_date
+// Impossible dates: warnings, since the article is still named and has its text.
 
 #[test]
-fn impossible_date_in_the_trailer() {
+fn impossible_date_in_the_trailer_loads_flagged() {
     let bytes = format!(
         "{HEAD}{BODY}{}",
         TRAILER.replace("2024-05-20", "2024-02-30")
     );
-    let err = expect(bytes.as_bytes(), "invalid_date", Some(15));
-    assert!(err.to_string().contains("2024-02-30"), "{err}");
+    let a = loads_with(bytes.as_bytes(), "invalid_date");
+    assert_eq!(a.content_id, "5566");
+    assert_eq!(
+        a.pub_date.as_deref(),
+        Some("2024-05-20"),
+        "the header's date"
+    );
+    let w = a
+        .warnings
+        .iter()
+        .find(|w| w.code == "invalid_date")
+        .unwrap();
+    assert!(
+        w.detail.contains("2024-02-30") && w.detail.contains("line 15"),
+        "{w:?}"
+    );
 }
 
 #[test]
-fn impossible_header_date_without_a_trailer() {
+fn impossible_header_date_without_a_trailer_loads_flagged() {
     let bytes = format!("{HEAD}{BODY}").replace("2024年05月20日", "2024年13月32日");
-    let err = expect(bytes.as_bytes(), "invalid_date", Some(1));
-    assert!(err.to_string().contains("2024年13月32日"), "{err}");
+    let a = loads_with(bytes.as_bytes(), "invalid_header_date");
+    assert_eq!(a.pub_date, None);
+    // Without an id anywhere it is refused for that, not for the date.
+    expect(bytes.as_bytes(), "missing_content_id", None);
 }
 
 #[test]

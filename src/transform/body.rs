@@ -58,5 +58,26 @@ pub fn parse(lines: &[Line<'_>], furniture: &mut Vec<String>) -> Body {
             artefact,
         });
     }
+    verse_is_text(&mut body.blocks);
     body
+}
+
+/// Headings come alone or in pairs; three or more short lines in a row are verse (a poem of a
+/// literary page) or a list, and read as text.
+const VERSE_MIN_LINES: usize = 3;
+
+fn verse_is_text(blocks: &mut [Block]) {
+    let mut run = 0;
+    for k in 0..=blocks.len() {
+        if blocks.get(k).is_some_and(|b| b.kind == BlockKind::Heading) {
+            run += 1;
+            continue;
+        }
+        if run >= VERSE_MIN_LINES {
+            for b in &mut blocks[k - run..k] {
+                b.kind = BlockKind::Paragraph;
+            }
+        }
+        run = 0;
+    }
 }

@@ -16,16 +16,10 @@ pub enum TransformErrorKind {
     TooLarge { size: u64, limit: u64 },
     #[error("no content id: no trailer URL and none in the file name")]
     MissingContentId,
-    #[error(
-        "no headline: the trailer names none and the header has no short line before the body"
-    )]
-    NoHeadline,
     #[error("malformed trailer: {0}")]
     MalformedTrailer(String),
     #[error("more than one trailer (lines {first} and {second}): two articles in one file?")]
     MultipleTrailers { first: usize, second: usize },
-    #[error("invalid date {0:?}")]
-    InvalidDate(String),
     #[error("no article text: nothing is left after the header")]
     NoBody,
     #[error("cannot read the file: {0}")]
@@ -41,10 +35,8 @@ impl TransformErrorKind {
             TransformErrorKind::Undecodable(_) => "undecodable",
             TransformErrorKind::TooLarge { .. } => "too_large",
             TransformErrorKind::MissingContentId => "missing_content_id",
-            TransformErrorKind::NoHeadline => "no_headline",
             TransformErrorKind::MalformedTrailer(_) => "malformed_trailer",
             TransformErrorKind::MultipleTrailers { .. } => "multiple_trailers",
-            TransformErrorKind::InvalidDate(_) => "invalid_date",
             TransformErrorKind::NoBody => "no_body",
             TransformErrorKind::Io(_) => "io",
         }
@@ -57,10 +49,8 @@ impl TransformErrorKind {
         "undecodable",
         "too_large",
         "missing_content_id",
-        "no_headline",
         "malformed_trailer",
         "multiple_trailers",
-        "invalid_date",
         "no_body",
         "io",
     ];

@@ -69,8 +69,16 @@ static EDITOR: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"^\(?(?:责任编辑|责编|值班编辑|编辑|校对|审核|审校|美编|终审|二审|一审|签发)\s*:")
         .expect("static regex")
 });
-static CAPTION_START: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^(?:▶|▲|△|图\s*[①-⑳\d]|图为)").expect("static regex"));
+static CAPTION_START: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^(?:▶|◀|▲|△|▼|图\s*[①-⑳\d]|图为|[上下左右中]图\s*[::]|图\s*[::])")
+        .expect("static regex")
+});
+
+/// A line that opens like a picture caption: `▶ …`, `图为…`, `图① …`, `上图:…`.
+pub fn is_caption_start(line: &str) -> bool {
+    line.starts_with(['▶', '◀', '▲', '△', '▼', '图', '上', '下', '左', '右', '中'])
+        && CAPTION_START.is_match(line)
+}
 
 /// `第A03版:要闻` → `A03`, `要闻`; `第A02版:` has no section; a trailing `PDF版` is dropped.
 pub fn page_label(line: &str) -> Option<Page> {
@@ -133,7 +141,7 @@ pub fn artefact(line: &str) -> Option<Artefact> {
     if end.ends_with('摄')
         || end.ends_with("摄影")
         || end.ends_with("新华社发")
-        || (line.starts_with(['▶', '▲', '△', '图']) && CAPTION_START.is_match(line))
+        || is_caption_start(line)
     {
         return Some(Artefact::Caption);
     }

@@ -8,7 +8,7 @@ use chrono::NaiveDate;
 use regex::Regex;
 
 use super::byline;
-use super::furniture::{artefact, is_furniture, page_label};
+use super::furniture::{artefact, is_caption_start, is_furniture, page_label};
 use super::normalize::Line;
 use super::text::{chars_at_most, compact, iso_date, HEADER_LINE_MAX_CHARS};
 use crate::document::{Artefact, Author, Page, Warning};
@@ -18,6 +18,11 @@ use crate::document::{Artefact, Author, Page, Warning};
 const HEADER_ZONE_LINES: usize = 7;
 /// How many of the first short lines compete to be the guessed headline.
 const GUESS_CANDIDATES: usize = 3;
+/// A sentence this short between the headline and a byline is a picture caption.
+const CAPTION_MAX_CHARS: usize = 20;
+/// A line shaped like a subtitle (no `——`, not named by the slot) has at least this many
+/// characters: shorter ones are picture labels (`更换前`).
+const SUBTITLE_MIN_CHARS: usize = 6;
 
 static DATE_LINE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
@@ -45,8 +50,9 @@ pub struct Header {
     pub subtitle: Option<String>,
     pub byline: Option<String>,
     pub authors: Vec<Author>,
-    /// Index (into the lines given) of the first body line.
-    pub body_start: usize,
+    /// Indices (into the lines given) of the body's lines, in order: the header's lines left
+    /// out, picture labels and captions between them kept.
+    pub body_lines: Vec<usize>,
 }
 
 /// Everything the header parser needs from the rest of the file.
@@ -55,6 +61,9 @@ pub struct HeaderContext<'a> {
     pub trailer_headline: Option<&'a str>,
     /// The trailer's slot with spaces removed: a line found in it is a header line.
     pub slot_compact: Option<&'a str>,
+    /// Names of a closing `(张三 李四)` line at the end of the body.
+    pub closing_names: &'a [String],
+    pub has_trailer: bool,
 }
 
 /// `2024年01月02日`, `2024年1月2日 星期二`, optionally followed by a page label.
@@ -122,7 +131,8 @@ pub fn parse(
         break;
     }
 
-    // The zone: short lines up to the byline or the first paragraph.
+    // The zone: short lines up to the first paragraph, and the byline if one comes (maybe
+    // after picture labels and short captions, which then start the body).
     let mut zone: Vec<usize> = Vec::with_capacity(HEADER_ZONE_LINES);
     let mut byline_lines: Vec<usize> = Vec::new();
     let mut j = i;
@@ -151,17 +161,40 @@ pub fn parse(
             }
             break;
         }
-        if !chars_at_most(t, HEADER_LINE_MAX_CHARS) || t.ends_with('。') {
+        // A date line or page label after some furniture the preamble did not know.
+        if header.date.is_none() {
+            if let Some((date, rest)) = date_line(t, line.no) {
+                header.date = Some(date);
+                // What stood above the date is page furniture the preamble did not know.
+                for k in zone.drain(..) {
+                    furniture.push(lines[k].text.to_owned());
+                    warnings.push(Warning::new(
+                        "unrecognised_header_line",
+                        format!("line {}: {:?}", lines[k].no, lines[k].text),
+                    ));
+                }
+                if !rest.is_empty() {
+                    furniture.push(rest.to_owned());
+                }
+                j += 1;
+                continue;
+            }
+        }
+        let short_caption = chars_at_most(t, CAPTION_MAX_CHARS) && t.ends_with('。');
+        if !chars_at_most(t, HEADER_LINE_MAX_CHARS) || (t.ends_with('。') && !short_caption) {
             break;
         }
         zone.push(j);
         j += 1;
     }
-    let after_zone = j;
-    if !byline_lines.is_empty() {
-        let text: Vec<&str> = byline_lines.iter().map(|&k| lines[k].text).collect();
-        header.byline = Some(text.join(" "));
+    // Short sentences are captions only when a byline follows them; otherwise they are text.
+    if byline_lines.is_empty() {
+        if let Some(p) = zone.iter().position(|&k| lines[k].text.ends_with('。')) {
+            zone.truncate(p);
+            j = zone.last().map_or(i, |&k| k + 1);
+        }
     }
+    let after_zone = j;
 
     // The headline: the trailer's, found among the zone lines (alone, or over two lines).
     let found = ctx
@@ -171,14 +204,30 @@ pub fn parse(
     let (head_from, head_to) = match found {
         Some(span) => span,
         None => {
-            let candidates = &zone[..zone.len().min(GUESS_CANDIDATES)];
-            let Some(guess) = longest(lines, candidates) else {
+            // Names, captions and labels are not headlines.
+            let candidates: Vec<usize> = zone
+                .iter()
+                .take(GUESS_CANDIDATES)
+                .copied()
+                .filter(|&k| {
+                    let t = lines[k].text;
+                    // A line the slot names is its kicker, subtitle or author, not the headline.
+                    let in_slot = ctx
+                        .slot_compact
+                        .is_some_and(|slot| slot.contains(compact(t).as_ref()));
+                    !is_name_line(t) && !is_caption_like(t) && !in_slot
+                })
+                .collect();
+            let Some(guess) = longest(lines, &candidates)
+                .and_then(|g| zone.iter().position(|&k| k == candidates[g]))
+            else {
                 // No header line at all: the body starts right after the preamble.
-                header.body_start = if byline_lines.is_empty() {
-                    i
-                } else {
-                    after_zone
-                };
+                header.body_lines = (i..lines.len())
+                    .filter(|k| !byline_lines.contains(k))
+                    .collect();
+                if !byline_lines.is_empty() {
+                    set_byline(&mut header, lines, &byline_lines);
+                }
                 return header;
             };
             match ctx.trailer_headline.filter(|h| !h.is_empty()) {
@@ -189,7 +238,12 @@ pub fn parse(
                 None => warnings.push(Warning::new(
                     "headline_guessed",
                     format!(
-                        "no trailer: took line {} as the headline",
+                        "{}: took line {} as the headline",
+                        if ctx.has_trailer {
+                            "the trailer's headline field is empty"
+                        } else {
+                            "no trailer"
+                        },
                         lines[zone[guess]].no
                     ),
                 )),
@@ -218,26 +272,87 @@ pub fn parse(
         }
     }
 
-    // Below it: with a byline, every line up to the byline is the subtitle; without one, only
-    // lines that look like a subtitle (`——…`) or that the CMS slot names.
+    // Below it: subtitle lines (`——…`, what the slot names, or one line shaped like a
+    // subtitle), then maybe a byline of bare names; picture labels and captions are body.
     let below = &zone[head_to + 1..];
-    let subtitle_len = if !byline_lines.is_empty() {
-        below.len()
-    } else {
-        below
-            .iter()
-            .take_while(|&&k| looks_like_subtitle(lines[k].text, ctx.slot_compact))
-            .count()
-    };
+    let mut subtitle_len = 0;
+    while let Some(&k) = below.get(subtitle_len) {
+        let t = lines[k].text;
+        let backed = looks_like_subtitle(t, ctx.slot_compact);
+        let shaped = subtitle_len == 0
+            && !byline_lines.is_empty()
+            && chars_at_most(t, HEADER_LINE_MAX_CHARS)
+            && !chars_at_most(t, SUBTITLE_MIN_CHARS - 1)
+            && !is_caption_like(t)
+            && !is_name_line(t);
+        if !(backed || shaped) || is_name_backed(t, ctx) {
+            break;
+        }
+        subtitle_len += 1;
+    }
     if subtitle_len > 0 {
         header.subtitle = Some(text_of(&below[..subtitle_len]));
     }
-    header.body_start = if !byline_lines.is_empty() {
-        after_zone
-    } else {
-        below.get(subtitle_len).copied().unwrap_or(after_zone)
-    };
+    let mut rest = &below[subtitle_len..];
+    // A line of bare names right after the headline or the subtitle: a byline when the slot or
+    // a closing `(张三 李四)` names them, or when every token is shaped like a person's name.
+    if byline_lines.is_empty() {
+        if let Some(&k) = rest.first() {
+            let t = lines[k].text;
+            if is_name_backed(t, ctx) || is_name_line(t) {
+                if let Some(authors) = byline::parse_names(t) {
+                    header.authors = authors;
+                    byline_lines.push(k);
+                    rest = &rest[1..];
+                }
+            }
+        }
+    }
+    if !byline_lines.is_empty() {
+        set_byline(&mut header, lines, &byline_lines);
+    }
+    // The body: what the header left between its lines (labels, captions), then the rest.
+    header.body_lines = rest
+        .iter()
+        .copied()
+        .chain(after_zone..lines.len())
+        .filter(|k| !byline_lines.contains(k))
+        .collect();
     header
+}
+
+fn set_byline(header: &mut Header, lines: &[Line<'_>], byline_lines: &[usize]) {
+    let mut sorted = byline_lines.to_vec();
+    sorted.sort_unstable();
+    let text: Vec<&str> = sorted.iter().map(|&k| lines[k].text).collect();
+    header.byline = Some(text.join(" "));
+}
+
+/// Does the slot, or a closing `(张三 李四)` line, name every person on this line?
+fn is_name_backed(line: &str, ctx: &HeaderContext<'_>) -> bool {
+    let Some(names) = byline::parse_names(line) else {
+        return false;
+    };
+    if names.is_empty() {
+        return false;
+    }
+    let slot_names = |n: &str| ctx.slot_compact.is_some_and(|s| s.contains(n));
+    let closing_names = |n: &str| ctx.closing_names.iter().any(|c| c == n);
+    names.iter().all(|a| slot_names(&a.name)) || names.iter().all(|a| closing_names(&a.name))
+}
+
+/// A line of person names alone, by their shape (see `byline::is_person_name`).
+fn is_name_line(line: &str) -> bool {
+    byline::parse_names(line).is_some_and(|names| {
+        !names.is_empty() && names.iter().all(|a| byline::is_person_name(&a.name))
+    })
+}
+
+/// Picture captions and labels: `▶ …`, `图为…`, a line ending in `摄`, a short sentence.
+fn is_caption_like(line: &str) -> bool {
+    is_caption_start(line)
+        || artefact(line) == Some(Artefact::Caption)
+        || (chars_at_most(line, CAPTION_MAX_CHARS) && line.ends_with('。'))
 }
 
 fn looks_like_subtitle(line: &str, slot_compact: Option<&str>) -> bool {

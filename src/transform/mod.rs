@@ -103,7 +103,8 @@ pub fn transform_path(path: &Path, opts: &ParseOptions) -> Result<Article, Trans
 
 /// The content id in a file name: `content_156059.txt`, `c156059.txt`, `156059.txt`.
 static FILE_ID: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?:^|[^A-Za-z0-9])content_(\d+)|^c?(\d+)$").expect("static regex")
+    Regex::new(r"(?:^|[^A-Za-z0-9])content_(\d+(?:_\d+)*)|^(?:c_|con|c)?(\d+)$")
+        .expect("static regex")
 });
 
 pub fn content_id_from_file_name(path: &str) -> Option<String> {
@@ -128,20 +129,40 @@ pub fn transform(raw: &RawFile<'_>, opts: &ParseOptions) -> Result<Article, Tran
     }
     let decoded =
         decode::decode(raw.bytes, opts.encoding).map_err(|(kind, line)| fail(kind, line))?;
-    let norm = normalize::normalize(&decoded.text);
+    let (text, residue) = text::strip_pinyin_residue(&decoded.text);
+    let norm = normalize::normalize(&text);
     if norm.is_empty() {
         return Err(fail(TransformErrorKind::Empty, None));
     }
     let lines: Vec<Line<'_>> = norm.lines().collect();
     let mut warnings = Vec::new();
     let mut furniture = Vec::new();
+    if residue > 0 {
+        warnings.push(Warning::new(
+            "conversion_residue",
+            format!("removed {residue} pinyin syllables a character converter left in parentheses"),
+        ));
+    }
 
-    // The trailer: the last line ending in /enpproperty-->, maybe with its date on the line before.
-    let located = locate_trailer(&lines).map_err(|(kind, line)| fail(kind, Some(line)))?;
+    // The trailer, found by its grammar wherever its lines break (see `trailer::locate`).
+    let texts: Vec<&str> = lines.iter().map(|l| l.text).collect();
+    let located = trailer::locate(&texts).map_err(|(kind, at)| {
+        let kind = match kind {
+            TransformErrorKind::MultipleTrailers { first, second } => {
+                TransformErrorKind::MultipleTrailers {
+                    first: lines[first].no,
+                    second: lines[second].no,
+                }
+            }
+            other => other,
+        };
+        fail(kind, Some(lines[at].no))
+    })?;
+    let mut salvaged_id = None;
     let (content_end, parsed) = match located {
         None => (lines.len(), None),
-        Some(loc) => {
-            let early: Vec<Cow<'_, str>> = lines[..loc.first.min(HEADLINE_SEARCH_LINES)]
+        Some(span) => {
+            let early: Vec<Cow<'_, str>> = lines[..span.first.min(HEADLINE_SEARCH_LINES)]
                 .iter()
                 .map(|l| compact(l.text))
                 .collect();
@@ -149,16 +170,51 @@ pub fn transform(raw: &RawFile<'_>, opts: &ParseOptions) -> Result<Article, Tran
                 let c = compact(candidate);
                 !c.is_empty() && early.contains(&c)
             };
-            let parsed = trailer::parse(&loc.raw, &in_header)
-                .map_err(|kind| fail(kind, Some(lines[loc.last].no)))?;
-            for line in &lines[loc.last + 1..] {
-                furniture.push(line.text.to_owned());
+            let after: Vec<(usize, &str)> = span
+                .after_marker
+                .map(|t| (lines[span.last].no, t))
+                .into_iter()
+                .chain(lines[span.last + 1..].iter().map(|l| (l.no, l.text)))
+                .collect();
+            for (no, text) in after {
+                furniture.push(text.to_owned());
                 warnings.push(Warning::new(
                     "text_after_trailer",
-                    format!("line {}: {:?}", line.no, line.text),
+                    format!("line {no}: {text:?}"),
                 ));
             }
-            (loc.first, Some(parsed))
+            let at = lines[span.first].no;
+            match trailer::parse_span(&span, &in_header) {
+                Ok(p) => {
+                    if p.unterminated {
+                        warnings.push(Warning::new(
+                            "trailer_unterminated",
+                            format!("line {at}: the trailer has no /enpproperty--> end marker"),
+                        ));
+                    }
+                    (span.first, Some(p))
+                }
+                Err(broken) => {
+                    // A trailer that still names its content id does not cost the article:
+                    // it loads without a trailer, and says why.
+                    let known = broken
+                        .content_id
+                        .clone()
+                        .or_else(|| content_id_from_file_name(raw.path));
+                    if known.is_none() {
+                        return Err(fail(broken.kind, Some(at)));
+                    }
+                    warnings.push(Warning::new(
+                        broken.warning,
+                        format!("line {at}: {}; the trailer was set aside", broken.kind),
+                    ));
+                    for l in &lines[span.first..=span.last] {
+                        furniture.push(l.text.to_owned());
+                    }
+                    salvaged_id = broken.content_id;
+                    (span.first, None)
+                }
+            }
         }
     };
     let content = &lines[..content_end];
@@ -176,24 +232,42 @@ pub fn transform(raw: &RawFile<'_>, opts: &ParseOptions) -> Result<Article, Tran
         .as_ref()
         .and_then(|p| p.trailer.slot.as_deref())
         .map(|s| compact(s).into_owned());
+    // A closing `(张三 李四)` names the authors too, which tells a line of bare names above.
+    let closing_names: Vec<String> = content
+        .iter()
+        .rev()
+        .take(CLOSING_SEARCH_LINES)
+        .filter(|l| l.text.starts_with('('))
+        .filter_map(|l| byline::parse_closing(l.text))
+        .flatten()
+        .map(|a| a.name)
+        .collect();
     let header = header::parse(
         content,
         &header::HeaderContext {
             trailer_headline: trailer_headline.as_deref(),
             slot_compact: slot_compact.as_deref(),
+            closing_names: &closing_names,
+            has_trailer: parsed.is_some(),
         },
         &mut furniture,
         &mut warnings,
     );
-    let body = body::parse(&content[header.body_start..], &mut furniture);
+    let body_lines: Vec<Line<'_>> = header.body_lines.iter().map(|&k| content[k]).collect();
+    let body = body::parse(&body_lines, &mut furniture);
 
     // Headline: the trailer is the authority; the header when there is no trailer.
     let headline = match (&trailer_headline, &header.headline) {
         (Some(t), _) if !t.is_empty() => t.clone(),
         (_, Some(h)) => h.clone(),
         _ => {
-            let line = content.first().map(|l| l.no);
-            return Err(fail(TransformErrorKind::NoHeadline, line));
+            // An article without a headline is still an article: stored with an empty one and
+            // flagged, rather than refused.
+            warnings.push(Warning::new(
+                "no_headline",
+                "neither the trailer nor the header names a headline",
+            ));
+            String::new()
         }
     };
 
@@ -251,10 +325,11 @@ pub fn transform(raw: &RawFile<'_>, opts: &ParseOptions) -> Result<Article, Tran
         (None, Some(h)) => match &h.date {
             Some(d) => Some(d.clone()),
             None => {
-                return Err(fail(
-                    TransformErrorKind::InvalidDate(h.written.clone()),
-                    Some(h.line),
-                ))
+                warnings.push(Warning::new(
+                    "invalid_header_date",
+                    format!("line {}: {:?}", h.line, h.written),
+                ));
+                None
             }
         },
         (None, None) => {
@@ -339,6 +414,16 @@ pub fn transform(raw: &RawFile<'_>, opts: &ParseOptions) -> Result<Article, Tran
             }
             p.content_id.clone()
         }
+        (None, name) if salvaged_id.is_some() => {
+            let id = salvaged_id.unwrap_or_default();
+            if let Some(name) = name.filter(|n| *n != id) {
+                warnings.push(Warning::new(
+                    "content_id_mismatch",
+                    format!("file name {name}, trailer {id}"),
+                ));
+            }
+            id
+        }
         (None, Some(name)) => name,
         (None, None) => match opts.on_missing_id {
             OnMissingId::Quarantine => {
@@ -401,93 +486,11 @@ pub fn transform(raw: &RawFile<'_>, opts: &ParseOptions) -> Result<Article, Tran
     })
 }
 
+/// How many lines from the end a closing `(张三 李四)` is looked for in.
+const CLOSING_SEARCH_LINES: usize = 4;
+
 /// How many lines from the top the trailer's headline is looked for in.
 const HEADLINE_SEARCH_LINES: usize = 16;
-
-struct TrailerLocation {
-    /// First and last line index of the trailer.
-    first: usize,
-    last: usize,
-    raw: String,
-}
-
-fn locate_trailer(
-    lines: &[Line<'_>],
-) -> Result<Option<TrailerLocation>, (TransformErrorKind, usize)> {
-    // Built once: `str::contains` would build its searcher again for every line.
-    static ENPPROPERTY: LazyLock<memchr::memmem::Finder<'static>> =
-        LazyLock::new(|| memchr::memmem::Finder::new("enpproperty"));
-    let mut found: Option<usize> = None;
-    for (i, line) in lines.iter().enumerate().rev() {
-        if ENPPROPERTY.find(line.text.as_bytes()).is_none() {
-            continue;
-        }
-        if !trailer::is_trailer_line(line.text) {
-            if found.is_none() {
-                return Err((
-                    TransformErrorKind::MalformedTrailer(
-                        "a line mentions enpproperty but does not end in /enpproperty-->".into(),
-                    ),
-                    line.no,
-                ));
-            }
-            continue;
-        }
-        if let Some(last) = found {
-            return Err((
-                TransformErrorKind::MultipleTrailers {
-                    first: line.no,
-                    second: lines[last].no,
-                },
-                line.no,
-            ));
-        }
-        found = Some(i);
-    }
-    let Some(last) = found else {
-        // A last line that opens like a trailer but never closes: an export cut short.
-        if let Some(line) = lines.last().filter(|l| l.text.starts_with("-->")) {
-            return Err((
-                TransformErrorKind::MalformedTrailer(
-                    "the trailer is cut short: it does not end in /enpproperty-->".into(),
-                ),
-                line.no,
-            ));
-        }
-        return Ok(None);
-    };
-    let text = lines[last].text;
-    // Why a date and not just a digit: with an empty slot the second line of a two-line
-    // trailer starts with the site and node ids (`1 1 某报 content_…`).
-    let first_token = text
-        .strip_prefix("-->")
-        .unwrap_or(text)
-        .trim_start()
-        .split(' ')
-        .next()
-        .unwrap_or("");
-    let starts_with_date = trailer::is_trailer_date_line(first_token);
-    if !starts_with_date && last > 0 && trailer::is_trailer_date_line(lines[last - 1].text) {
-        return Ok(Some(TrailerLocation {
-            first: last - 1,
-            last,
-            raw: format!("{} {}", lines[last - 1].text, text),
-        }));
-    }
-    // The comment's opening `-->` alone on the line above.
-    if last > 0 && lines[last - 1].text == "-->" && !text.starts_with("-->") {
-        return Ok(Some(TrailerLocation {
-            first: last - 1,
-            last,
-            raw: format!("--> {text}"),
-        }));
-    }
-    Ok(Some(TrailerLocation {
-        first: last,
-        last,
-        raw: text.to_owned(),
-    }))
-}
 
 /// The headline to look for in the header. Usually the trailer's; when the CMS kept the first
 /// line of a two-line headline in its slot, the slot's tail and the trailer's headline together

@@ -67,9 +67,42 @@ pub fn is_name_token(t: &str) -> bool {
         && t.chars().next().is_some_and(is_han)
 }
 
+/// Pinyin in parentheses after a character, as left by some traditional-character converters
+/// (`報(bào)`, `區(qū)`): one syllable with a tone mark, in ASCII or full-width parentheses.
+static PINYIN_RESIDUE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+    regex::Regex::new(r"(\p{Han})[(（][a-zü]{0,5}[āáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜ][a-zü]{0,5}[)）]")
+        .expect("static regex")
+});
+
+/// The text without converter residue, and how many were removed. Tone-marked letters are
+/// two-byte UTF-8 (lead bytes `C3`–`C7`), which Chinese text otherwise never holds: one byte
+/// scan keeps the regex off nearly every file.
+pub fn strip_pinyin_residue(text: &str) -> (Cow<'_, str>, usize) {
+    let bytes = text.as_bytes();
+    if memchr::memchr3(0xC3, 0xC4, 0xC5, bytes).is_none() && memchr::memchr(0xC7, bytes).is_none() {
+        return (Cow::Borrowed(text), 0);
+    }
+    let count = PINYIN_RESIDUE.find_iter(text).count();
+    if count == 0 {
+        return (Cow::Borrowed(text), 0);
+    }
+    (PINYIN_RESIDUE.replace_all(text, "$1"), count)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pinyin_residue() {
+        let (t, n) = strip_pinyin_residue("周口晚報(bào) 補(bǔ)種忙(創(chuàng)建)");
+        assert_eq!(t, "周口晚報 補種忙(創建)");
+        assert_eq!(n, 3);
+        // Parentheses that hold words, or letters without a tone mark, stay.
+        let plain = "新华社(Xinhua) 图(a) 北京(běijīng dàxué)";
+        assert_eq!(strip_pinyin_residue(plain).0, plain);
+        assert_eq!(strip_pinyin_residue("没有拼音的文字").1, 0);
+    }
 
     #[test]
     fn sentence_ends() {

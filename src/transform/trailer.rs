@@ -14,7 +14,7 @@ use chrono::NaiveDate;
 use regex::Regex;
 
 use super::error::TransformErrorKind;
-use super::text::{compact, is_integer, iso_date};
+use super::text::{chars_at_most, compact, is_integer, iso_date};
 use crate::document::Trailer;
 
 pub const TRAILER_END: &str = "/enpproperty-->";
@@ -24,22 +24,73 @@ static DATE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^(\d{4})-(\d{1,2})-(\d{1,2})$").expect("static regex"));
 static TIME: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?$").expect("static regex"));
-static URL: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(?:^|/)(?:content_|c)(\d+)\.html?$").expect("static regex"));
+/// Every URL form seen: `content_<id>`, `c<id>`, `c_<id>`, `con<id>`, with `.html`, `.htm` or
+/// `.shtml`, maybe behind a path or followed by a query. Founder's `content_<node>_<id>` keeps
+/// both groups: together they name the page, and no two articles share them.
+static URL: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?:^|/)(?:content_|con|c_|c)(\d+(?:_\d+)*)\.s?html?(?:\?\S*)?$")
+        .expect("static regex")
+});
 static THOUSANDS: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^\d{1,3}(?:,\d{3})+$").expect("static regex"));
 static TAG: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"<[^<>]*>").expect("static regex"));
+/// The comment's end as exports leave it: `/enpproperty-->`, with stray spaces (`/enpproperty -->`,
+/// `/ enpproperty-->`), or without its slash.
+static END: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"/? ?enpproperty ?-- ?>").expect("static regex"));
+
+/// How far back from the end of the file a trailer without its end marker is looked for, in
+/// lines; and how many tokens may stand between the trailer's date and its site and node ids
+/// (the CMS's author and title fields).
+const TAIL_LINES: usize = 80;
+const SLOT_MAX_TOKENS: usize = 40;
+/// A trailer split one token per line: how many lines after the URL may still be its numbers and
+/// headline.
+const SPLIT_HEAD_LINES: usize = 12;
 
 /// A trailer's parsed fields plus the content id its URL carries.
 #[derive(Debug)]
 pub struct ParsedTrailer {
     pub trailer: Trailer,
     pub content_id: String,
+    /// The end marker was missing or cut short: the trailer was recognised by its grammar.
+    pub unterminated: bool,
+}
+
+/// A trailer that could not be read in full. `content_id` is set when its URL was still
+/// readable: the file then loads without a trailer, with a warning.
+#[derive(Debug)]
+pub struct BrokenTrailer {
+    pub kind: TransformErrorKind,
+    pub content_id: Option<String>,
+    /// The warning's code when the file loads anyway.
+    pub warning: &'static str,
+}
+
+/// Where the trailer is: the lines it spans (indices into the lines given to [`locate`]), its
+/// tokens (the opening `-->` and the end marker left out), and what followed the end marker on
+/// its last line.
+#[derive(Debug)]
+pub struct TrailerSpan<'a> {
+    pub first: usize,
+    pub last: usize,
+    pub tokens: Vec<&'a str>,
+    pub raw: String,
+    pub terminated: bool,
+    pub after_marker: Option<&'a str>,
 }
 
 /// Is this (normalized) line a trailer's last line?
 pub fn is_trailer_line(line: &str) -> bool {
-    line.ends_with(TRAILER_END)
+    end_marker(line).is_some()
+}
+
+/// The end marker on `line`: its byte range. Only the first.
+fn end_marker(line: &str) -> Option<(usize, usize)> {
+    if !line.contains("enpproperty") {
+        return None;
+    }
+    END.find(line).map(|m| (m.start(), m.end()))
 }
 
 /// Is this line the first half of a two-line trailer (the date, and maybe a time, alone)?
@@ -55,25 +106,313 @@ pub fn is_trailer_date_line(line: &str) -> bool {
     date_ok && rest_ok
 }
 
-/// Parses a whole trailer (already joined when it spans two lines). `in_header` tells whether
-/// a candidate headline is one of the header's lines, to settle ambiguous tokens.
+/// One token of the file's tail and the line it is on.
+#[derive(Clone, Copy)]
+struct Token<'a> {
+    line: usize,
+    text: &'a str,
+}
+
+fn tokens_of<'a>(lines: &[&'a str], from: usize, to: usize, out: &mut Vec<Token<'a>>) {
+    for (k, line) in lines.iter().enumerate().take(to).skip(from) {
+        out.extend(
+            line.split(' ')
+                .filter(|t| !t.is_empty())
+                .map(|text| Token { line: k, text }),
+        );
+    }
+}
+
+/// Finds the trailer among `lines` (normalized, non-blank) by its grammar
+/// `[-->] DATE [TIME] [SLOT…] N N PAPER URL N [N] HEADLINE… [ARTICLE-ID] [/enpproperty-->]`,
+/// wherever its lines break and whether or not its end marker survived. A line that merely
+/// mentions enpproperty is text. `Err` only for a trailer that cannot be read at all and names
+/// no id (the line number is the index into `lines`).
+pub fn locate<'a>(
+    lines: &[&'a str],
+) -> Result<Option<TrailerSpan<'a>>, (TransformErrorKind, usize)> {
+    let malformed = |why: &str, at: usize| (TransformErrorKind::MalformedTrailer(why.into()), at);
+    // Lines that end a comment, last first. One that the grammar does not back is text.
+    let mut found: Option<TrailerSpan<'a>> = None;
+    for k in (0..lines.len()).rev() {
+        let Some((start, end)) = end_marker(lines[k]) else {
+            continue;
+        };
+        if end_marker(&lines[k][end..]).is_some() {
+            return Err(malformed("/enpproperty--> appears twice on one line", k));
+        }
+        let span = span_ending_at(lines, k, start, end);
+        let backed = shaped_url(&span.tokens).is_some();
+        if let Some(earlier) = found.as_ref() {
+            if backed {
+                return Err((
+                    TransformErrorKind::MultipleTrailers {
+                        first: k,
+                        second: earlier.last,
+                    },
+                    k,
+                ));
+            }
+            continue;
+        }
+        // The last marker ends the trailer even when its grammar is broken (parsing it says
+        // why, and salvages the id when the URL is there), unless it is a line of the body
+        // that quotes the marker.
+        let trailer_like = backed
+            || lines.len() - k <= 2
+            || span.tokens.iter().any(|t| URL.is_match(t))
+            || looks_like_trailer_start(lines[span.first]);
+        if trailer_like {
+            found = Some(span);
+        }
+    }
+    if found.is_some() {
+        return Ok(found);
+    }
+    // No end marker: the grammar alone, on the file's tail.
+    let from = lines.len().saturating_sub(TAIL_LINES);
+    let mut tokens = Vec::new();
+    tokens_of(lines, from, lines.len(), &mut tokens);
+    let texts: Vec<&str> = tokens.iter().map(|t| t.text).collect();
+    for u in (0..tokens.len()).rev() {
+        if !URL.is_match(texts[u]) {
+            continue;
+        }
+        let Some(start) = grammar_start(&texts, u) else {
+            continue;
+        };
+        let url_line = tokens[u].line;
+        // The URL alone on its line: a trailer split one token per line.
+        let split = tokens.get(u + 1).is_none_or(|t| t.line != url_line)
+            && (u == 0 || tokens[u - 1].line != url_line);
+        let mut end = u + 1;
+        if split {
+            let mut k = url_line + 1;
+            while k < lines.len() && k <= url_line + SPLIT_HEAD_LINES {
+                let l = lines[k];
+                if URL.is_match(l) || l.contains("http") || !chars_at_most(l, 40) {
+                    break;
+                }
+                k += 1;
+            }
+            while end < tokens.len() && tokens[end].line < k {
+                end += 1;
+            }
+        } else {
+            while end < tokens.len() && tokens[end].line == url_line {
+                end += 1;
+            }
+        }
+        let first = tokens[start].line;
+        let last = tokens[end - 1].line;
+        let mut own: Vec<&str> = texts[start..end].to_vec();
+        strip_start(&mut own);
+        return Ok(Some(TrailerSpan {
+            first,
+            last,
+            raw: lines[first..=last].join(" "),
+            tokens: own,
+            terminated: false,
+            after_marker: None,
+        }));
+    }
+    // A comment that opens at the end of the file but never gets as far as its URL: an export
+    // cut short.
+    if let Some(k) = (from..lines.len())
+        .rev()
+        .take(2)
+        .find(|&k| looks_like_trailer_start(lines[k]))
+    {
+        return Err(malformed(
+            "the trailer is cut short: no content URL and no /enpproperty-->",
+            k,
+        ));
+    }
+    Ok(None)
+}
+
+/// `-->` or `<!--enpproperty` opening a line: what only a trailer does.
+fn looks_like_trailer_start(line: &str) -> bool {
+    line.starts_with(TRAILER_START) || line.starts_with("<!--enpproperty")
+}
+
+/// The tokens of a trailer whose end marker is on line `k` at `start..end`: backwards from the
+/// marker to the line that holds its date (or opens with `-->`), at most `SLOT_MAX_TOKENS` tokens
+/// before the URL.
+fn span_ending_at<'a>(lines: &[&'a str], k: usize, start: usize, end: usize) -> TrailerSpan<'a> {
+    let from = k.saturating_sub(TAIL_LINES);
+    let mut tokens = Vec::new();
+    tokens_of(lines, from, k, &mut tokens);
+    let before = lines[k][..start].trim_end();
+    tokens.extend(
+        before
+            .split(' ')
+            .filter(|t| !t.is_empty())
+            .map(|text| Token { line: k, text }),
+    );
+    let texts: Vec<&str> = tokens.iter().map(|t| t.text).collect();
+    // Where the trailer starts: its date (found from the URL), else the nearest `-->`, else the
+    // marker's own line.
+    let url = (0..texts.len()).rev().find(|&i| URL.is_match(texts[i]));
+    let start_at = url
+        .and_then(|u| grammar_start(&texts, u).or_else(|| loose_start(&texts, &tokens, u)))
+        .or_else(|| {
+            (0..texts.len())
+                .rev()
+                .take_while(|&i| tokens[i].line + 2 >= k)
+                .find(|&i| texts[i].starts_with(TRAILER_START))
+        })
+        .unwrap_or_else(|| {
+            tokens
+                .iter()
+                .position(|t| t.line == k)
+                .unwrap_or(texts.len())
+        });
+    let first = tokens.get(start_at).map_or(k, |t| t.line);
+    let mut own: Vec<&str> = texts[start_at.min(texts.len())..].to_vec();
+    strip_start(&mut own);
+    let after = lines[k][end..].trim();
+    TrailerSpan {
+        first,
+        last: k,
+        raw: lines[first..=k].join(" "),
+        tokens: own,
+        terminated: true,
+        after_marker: (!after.is_empty()).then_some(after),
+    }
+}
+
+/// The opening `-->` left out, also when it is glued to the date.
+fn strip_start(tokens: &mut Vec<&str>) {
+    while let Some(first) = tokens.first_mut() {
+        if *first == TRAILER_START || *first == "<!--" {
+            tokens.remove(0);
+        } else if let Some(rest) = first.strip_prefix(TRAILER_START) {
+            *first = rest;
+            break;
+        } else {
+            break;
+        }
+    }
+}
+
+/// The trailer's start for the URL at `u` when the tokens before it have the grammar's shape:
+/// `[PAPER] N N` right before it and a date at most `SLOT_MAX_TOKENS` before those.
+fn grammar_start(texts: &[&str], u: usize) -> Option<usize> {
+    let ids_at = ids_before(texts, u)?;
+    let lowest = ids_at.saturating_sub(SLOT_MAX_TOKENS);
+    let date = (lowest..ids_at).rev().find(|&i| is_date_token(texts[i]))?;
+    // A URL between the date and the ids means this URL follows another trailer (a list of
+    // other articles after it), not that it is one.
+    if texts[date..ids_at].iter().any(|t| URL.is_match(t)) {
+        return None;
+    }
+    // The `-->` alone before the date belongs to the trailer too.
+    Some(if date > 0 && texts[date - 1] == TRAILER_START {
+        date - 1
+    } else {
+        date
+    })
+}
+
+/// Where a trailer without the full grammar starts: at a date or a `-->` on the URL's line or
+/// the one before, else at the start of the URL's line.
+fn loose_start(texts: &[&str], tokens: &[Token<'_>], u: usize) -> Option<usize> {
+    let line = tokens[u].line;
+    let near = |i: &usize| tokens[*i].line + 1 >= line;
+    (0..=u)
+        .rev()
+        .take_while(near)
+        .filter(|&i| is_date_token(texts[i]) || texts[i].starts_with(TRAILER_START))
+        .last()
+        .or_else(|| (0..=u).find(|&i| tokens[i].line == line))
+}
+
+/// The index of the first of the two small integers before the URL at `u` (`N N PAPER URL`, or
+/// `N N URL` when the paper field is empty).
+fn ids_before(texts: &[&str], u: usize) -> Option<usize> {
+    let small = |i: usize| texts[i].len() <= 4 && is_integer(texts[i]);
+    if u >= 3 && !is_integer(texts[u - 1]) && small(u - 2) && small(u - 3) {
+        return Some(u - 3);
+    }
+    if u >= 2 && small(u - 1) && small(u - 2) {
+        return Some(u - 2);
+    }
+    None
+}
+
+fn is_date_token(t: &str) -> bool {
+    DATE.is_match(t.strip_prefix(TRAILER_START).unwrap_or(t))
+}
+
+/// The URL among `tokens` that has the `N N [PAPER]` shape before it.
+fn shaped_url(tokens: &[&str]) -> Option<usize> {
+    (0..tokens.len())
+        .rev()
+        .find(|&u| URL.is_match(tokens[u]) && ids_before(tokens, u).is_some())
+}
+
+/// Parses a one-line trailer, end marker included: for tools and tests. `in_header` tells
+/// whether a candidate headline is one of the header's lines, to settle ambiguous tokens.
 pub fn parse(
     raw: &str,
     in_header: &dyn Fn(&str) -> bool,
 ) -> Result<ParsedTrailer, TransformErrorKind> {
-    let malformed = |why: &str| TransformErrorKind::MalformedTrailer(why.to_owned());
-    let body = raw
-        .strip_suffix(TRAILER_END)
-        .ok_or_else(|| malformed("it does not end in /enpproperty-->"))?;
-    if body.contains(TRAILER_END) {
-        return Err(malformed("/enpproperty--> appears twice"));
-    }
-    let body = body.trim();
-    let body = body.strip_prefix(TRAILER_START).unwrap_or(body).trim();
-    let tokens: Vec<&str> = body.split(' ').filter(|t| !t.is_empty()).collect();
+    let lines = [raw];
+    let (start, end) = end_marker(raw).ok_or_else(|| {
+        TransformErrorKind::MalformedTrailer("it does not end in /enpproperty-->".into())
+    })?;
+    let span = span_ending_at(&lines, 0, start, end);
+    parse_span(&span, in_header).map_err(|b| b.kind)
+}
 
-    let date_token = tokens.first().ok_or_else(|| malformed("it is empty"))?;
-    let date = parse_date(date_token)?;
+/// Parses the trailer a [`locate`] found.
+pub fn parse_span(
+    span: &TrailerSpan<'_>,
+    in_header: &dyn Fn(&str) -> bool,
+) -> Result<ParsedTrailer, BrokenTrailer> {
+    let malformed = |why: &str| TransformErrorKind::MalformedTrailer(why.to_owned());
+    let broken = |kind, content_id: Option<&str>| BrokenTrailer {
+        kind,
+        content_id: content_id.map(str::to_owned),
+        warning: "malformed_trailer",
+    };
+    let mut tokens: Vec<&str> = span.tokens.clone();
+    // A marker cut short (`/enpprop`) is dropped from the headline.
+    let mut unterminated = !span.terminated;
+    if !span.terminated {
+        if let Some(last) = tokens.last() {
+            if last.len() >= 2 && last.starts_with('/') && TRAILER_END.starts_with(last) {
+                tokens.pop();
+            }
+        }
+    }
+    let url_at =
+        shaped_url(&tokens).or_else(|| (0..tokens.len()).rev().find(|&i| URL.is_match(tokens[i])));
+    let Some(url_at) = url_at else {
+        return Err(broken(malformed("no content_<id>.html URL"), None));
+    };
+    let url = tokens[url_at];
+    let content_id = URL
+        .captures(url)
+        .and_then(|c| c.get(1))
+        .map(|m| m.as_str().to_owned());
+    let Some(content_id) = content_id else {
+        return Err(broken(malformed("no content id in the URL"), None));
+    };
+    let id = Some(content_id.as_str());
+
+    let Some(date_token) = tokens.first().filter(|t| DATE.is_match(t)) else {
+        let first = tokens.first().copied().unwrap_or("");
+        return Err(broken(
+            malformed(&format!("it does not start with a date: {first:?}")),
+            id,
+        ));
+    };
+    let date = parse_date(date_token).map_err(|kind| BrokenTrailer {
+        warning: "invalid_date",
+        ..broken(kind, id)
+    })?;
     let mut pos = 1;
     let time = match tokens.get(pos) {
         Some(t) if TIME.is_match(t) => {
@@ -82,15 +421,9 @@ pub fn parse(
         }
         _ => None,
     };
-
-    let url_at = find_url(&tokens, pos).ok_or_else(|| malformed("no content_<id>.html URL"))?;
-    let url = tokens[url_at];
-    let content_id = URL
-        .captures(url)
-        .and_then(|c| c.get(1))
-        .map(|m| m.as_str())
-        .ok_or_else(|| malformed("no content id in the URL"))?
-        .to_owned();
+    if url_at < pos {
+        return Err(broken(malformed("the URL comes before the date"), id));
+    }
 
     // Before the URL: [SLOT…] N N PAPER, where an empty paper leaves the numbers next to the URL.
     let mut cursor = url_at;
@@ -123,6 +456,9 @@ pub fn parse(
                 numbers_after_url.push(int(after[1]));
                 head_at = 2;
             }
+        } else if after.len() == 2 && is_integer(after[1]) {
+            numbers_after_url.push(int(after[1]));
+            head_at = 2;
         }
     }
     let mut headline_tokens = &after[head_at..];
@@ -139,10 +475,15 @@ pub fn parse(
         }
     }
     let headline = clean_headline(headline_tokens);
+    if headline.is_empty() && !span.terminated {
+        // Without its marker and without a headline the grammar stops at the URL: nothing
+        // tells whether the line was cut there, so it is flagged like a missing marker.
+        unterminated = true;
+    }
 
     Ok(ParsedTrailer {
         trailer: Trailer {
-            raw: raw.to_owned(),
+            raw: span.raw.clone(),
             date,
             time,
             slot,
@@ -155,25 +496,8 @@ pub fn parse(
             article_id,
         },
         content_id,
+        unterminated,
     })
-}
-
-/// The URL token: the first one that has the `N N PAPER` (or `N N`) shape before it; failing
-/// that, the first URL-looking token at all.
-fn find_url(tokens: &[&str], from: usize) -> Option<usize> {
-    let candidates: Vec<usize> = (from..tokens.len())
-        .filter(|&i| URL.is_match(tokens[i]))
-        .collect();
-    let shaped = |&&i: &&usize| {
-        let before = |k: usize| i.checked_sub(k).filter(|&j| j >= from).map(|j| tokens[j]);
-        let int_at = |k| before(k).is_some_and(is_integer);
-        (int_at(2) && int_at(3)) || (int_at(1) && int_at(2))
-    };
-    candidates
-        .iter()
-        .find(shaped)
-        .or_else(|| candidates.first())
-        .copied()
 }
 
 fn parse_date(token: &str) -> Result<String, TransformErrorKind> {
@@ -184,7 +508,7 @@ fn parse_date(token: &str) -> Result<String, TransformErrorKind> {
     let year = caps[1].parse::<i32>().unwrap_or(0);
     NaiveDate::from_ymd_opt(year, num(2), num(3))
         .map(iso_date)
-        .ok_or_else(|| TransformErrorKind::InvalidDate(token.to_owned()))
+        .ok_or_else(|| TransformErrorKind::MalformedTrailer(format!("invalid date {token:?}")))
 }
 
 fn int(token: &str) -> i64 {
@@ -267,11 +591,92 @@ mod tests {
             &|_| false,
         )
         .unwrap_err();
-        assert_eq!(e.code(), "invalid_date");
+        assert_eq!(e.code(), "malformed_trailer");
+        assert!(e.to_string().contains("invalid date"), "{e}");
         let e = parse("2024-02-03 1 1 报 标题 /enpproperty-->", &|_| false).unwrap_err();
         assert_eq!(e.code(), "malformed_trailer");
         let e = parse("标题 content_1.html /enpproperty-->", &|_| false).unwrap_err();
         assert_eq!(e.code(), "malformed_trailer");
+    }
+
+    /// Locates and parses the trailer of `text` (lines split on `\n`).
+    fn found(text: &str) -> (TrailerSpan<'_>, ParsedTrailer) {
+        let lines: Vec<&str> = text.lines().collect();
+        let span = locate(&lines).unwrap().expect("a trailer");
+        let parsed = parse_span(&span, &|_| false).unwrap();
+        (span, parsed)
+    }
+
+    #[test]
+    fn end_markers_with_spaces_or_none() {
+        for text in [
+            "正文。\n2024-05-02 1 1 某报 content_77.html 1 标题 /enpproperty -->",
+            "正文。\n2024-05-02 1 1 某报 content_77.html 1 标题 / enpproperty-->",
+            "正文。\n2024-05-02 1 1 某报 content_77.html 1 标题 enpproperty-->",
+            "正文。\n2024-05-02 1 1 某报 content_77.html 1 标题",
+            "正文。\n--> 2024-05-02 1 1 某报 content_77.html 1 标题 /enpprop",
+        ] {
+            let (span, p) = found(text);
+            assert_eq!((span.first, span.last), (1, 1), "{text}");
+            assert_eq!(p.content_id, "77", "{text}");
+            assert_eq!(p.trailer.headline, "标题", "{text}");
+            assert_eq!(p.trailer.date, "2024-05-02", "{text}");
+        }
+    }
+
+    #[test]
+    fn split_one_token_per_line() {
+        let text =
+            "正文。\n-->\n2024-05-02\n张三\n1\n1\n某报\ncontent_77.html\n1\n标题\n/enpproperty-->";
+        let (span, p) = found(text);
+        assert_eq!((span.first, span.last), (1, 10));
+        assert_eq!(p.trailer.slot.as_deref(), Some("张三"));
+        assert_eq!(p.trailer.headline, "标题");
+        assert!(!p.unterminated);
+        // Without the marker too.
+        let (span, p) = found(text.trim_end_matches("\n/enpproperty-->"));
+        assert_eq!((span.first, span.last), (1, 9));
+        assert_eq!(p.trailer.headline, "标题");
+        assert!(p.unterminated);
+    }
+
+    #[test]
+    fn followed_by_a_list_of_other_articles() {
+        let text = "正文。\n2024-05-02 1 1 某报 content_77.html 1 3 标题\ncontent_78.html 另一篇\nhttp://x.cn/content_79.htm";
+        let (span, p) = found(text);
+        assert_eq!((span.first, span.last), (1, 1));
+        assert_eq!(p.content_id, "77");
+        assert_eq!(p.trailer.numbers_after_url, vec![1, 3]);
+    }
+
+    #[test]
+    fn url_forms() {
+        for (url, id) in [
+            ("content_77.htm", "77"),
+            ("c77.html", "77"),
+            ("c_77.html", "77"),
+            ("con77.htm", "77"),
+            ("content_2_77.htm", "2_77"),
+            ("html/2024-05/02/content_77.html", "77"),
+            ("content_77.shtml", "77"),
+        ] {
+            let text = format!("正文。\n2024-05-02 1 1 某报 {url} 1 标题 /enpproperty-->");
+            assert_eq!(found(&text).1.content_id, id, "{url}");
+        }
+    }
+
+    #[test]
+    fn a_body_line_that_mentions_enpproperty_is_text() {
+        let lines = ["标题", "旧系统的 enpproperty 注释里存着作者。", "正文。"];
+        assert!(locate(&lines).unwrap().is_none());
+        let lines = [
+            "标题",
+            "它以 /enpproperty--> 结尾,这是一句正文里的话,不是尾部。",
+            "正文。",
+            "又一段正文。",
+            "再一段。",
+        ];
+        assert!(locate(&lines).unwrap().is_none());
     }
 
     #[test]
