@@ -14,7 +14,9 @@ pub struct Body {
     pub closing_authors: Vec<Author>,
 }
 
-pub fn parse(lines: &[Line<'_>], furniture: &mut Vec<String>) -> Body {
+/// `captions` are the line numbers the header found to be picture labels and captions (lines
+/// between the headline and the byline): they are kept as caption artefacts.
+pub fn parse(lines: &[Line<'_>], captions: &[usize], furniture: &mut Vec<String>) -> Body {
     let mut body = Body {
         blocks: Vec::with_capacity(lines.len()),
         closing_authors: Vec::new(),
@@ -46,7 +48,8 @@ pub fn parse(lines: &[Line<'_>], furniture: &mut Vec<String>) -> Body {
         } else {
             BlockKind::Paragraph
         };
-        let artefact = artefact(t);
+        let artefact =
+            artefact(t).or_else(|| captions.contains(&line.no).then_some(Artefact::Caption));
         body.blocks.push(Block {
             // An artefact is never a heading, whatever its length.
             kind: if artefact.is_some() {

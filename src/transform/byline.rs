@@ -27,6 +27,16 @@ const ROLES: &[&str] = &[
     "实习生",
     "见习生",
     "记者",
+    // Traditional-character mirrors of simplified pages.
+    "新華社記者",
+    "本報通訊員",
+    "本報記者",
+    "融媒體記者",
+    "全媒體記者",
+    "通訊員",
+    "實習生",
+    "記者",
+    "攝影",
     "文/图",
     "图/文",
     "文/摄",
@@ -141,7 +151,7 @@ fn authors(tokens: &[&str], lenient: bool) -> Option<Vec<Author>> {
             i += used;
             continue;
         }
-        if t == "摄" || t == "摄影" || t == "报道" {
+        if matches!(t, "摄" | "摄影" | "报道" | "攝" | "報道") {
             i += 1;
             continue;
         }
@@ -155,7 +165,10 @@ fn authors(tokens: &[&str], lenient: bool) -> Option<Vec<Author>> {
             i += 1;
             continue;
         }
-        let name = t.strip_suffix('摄').filter(|n| !n.is_empty()).unwrap_or(t);
+        let name = t
+            .strip_suffix(['摄', '攝'])
+            .filter(|n| !n.is_empty())
+            .unwrap_or(t);
         if is_name_token(name) {
             if name.chars().count() == 1 {
                 singles.push_str(name);

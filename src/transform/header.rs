@@ -53,6 +53,8 @@ pub struct Header {
     /// Indices (into the lines given) of the body's lines, in order: the header's lines left
     /// out, picture labels and captions between them kept.
     pub body_lines: Vec<usize>,
+    /// Line numbers of picture labels and captions the header found between its lines.
+    pub captions: Vec<usize>,
 }
 
 /// Everything the header parser needs from the rest of the file.
@@ -310,6 +312,17 @@ pub fn parse(
     }
     if !byline_lines.is_empty() {
         set_byline(&mut header, lines, &byline_lines);
+    }
+    // Between the header's lines and a byline below them: picture labels and captions.
+    if byline_lines
+        .iter()
+        .any(|&b| rest.first().is_some_and(|&r| r < b))
+    {
+        header.captions = rest
+            .iter()
+            .filter(|&&k| byline_lines.iter().any(|&b| k < b))
+            .map(|&k| lines[k].no)
+            .collect();
     }
     // The body: what the header left between its lines (labels, captions), then the rest.
     header.body_lines = rest

@@ -159,6 +159,8 @@ pub fn transform(raw: &RawFile<'_>, opts: &ParseOptions) -> Result<Article, Tran
         fail(kind, Some(lines[at].no))
     })?;
     let mut salvaged_id = None;
+    // A broken trailer set aside has its own warning; `no_trailer` would say less.
+    let mut set_aside = false;
     let (content_end, parsed) = match located {
         None => (lines.len(), None),
         Some(span) => {
@@ -212,6 +214,7 @@ pub fn transform(raw: &RawFile<'_>, opts: &ParseOptions) -> Result<Article, Tran
                         furniture.push(l.text.to_owned());
                     }
                     salvaged_id = broken.content_id;
+                    set_aside = true;
                     (span.first, None)
                 }
             }
@@ -254,7 +257,7 @@ pub fn transform(raw: &RawFile<'_>, opts: &ParseOptions) -> Result<Article, Tran
         &mut warnings,
     );
     let body_lines: Vec<Line<'_>> = header.body_lines.iter().map(|&k| content[k]).collect();
-    let body = body::parse(&body_lines, &mut furniture);
+    let body = body::parse(&body_lines, &header.captions, &mut furniture);
 
     // Headline: the trailer is the authority; the header when there is no trailer.
     let headline = match (&trailer_headline, &header.headline) {
@@ -345,7 +348,7 @@ pub fn transform(raw: &RawFile<'_>, opts: &ParseOptions) -> Result<Article, Tran
             ));
         }
     }
-    if trailer.is_none() {
+    if trailer.is_none() && !set_aside {
         warnings.push(Warning::new(
             "no_trailer",
             "the file has no enpproperty trailer",
