@@ -1191,3 +1191,37 @@ fn a_body_line_mentioning_enpproperty_is_text() {
     assert!(a.blocks[1].text.contains("enpproperty"));
     assert!(a.warnings.is_empty(), "{:?}", a.warnings);
 }
+
+#[test]
+fn roles_that_name_their_newsroom() {
+    let a = fixture("shape_newsroom_roles.txt");
+    assert_eq!(
+        authors(&a),
+        vec![("邱文涛", Some("晚报记者")), ("江一鸣", Some("文/记者"))]
+    );
+    assert_eq!(a.text, PARK_TEXT.join("\n"));
+}
+
+#[test]
+fn where_slot_and_header_name_different_people_the_slot_wins() {
+    let a = fixture("shape_slot_authors_disagree.txt");
+    assert_eq!(authors(&a), vec![("贺晓东", None)]);
+    assert_eq!(a.byline.as_deref(), Some("贺晓东"));
+    assert!(detail(&a, "authors_mismatch").contains("江一鸣"));
+    // The header's line is set aside, never lost.
+    assert!(a.furniture.iter().any(|f| f == "江一鸣"));
+}
+
+#[test]
+fn a_subtitle_only_the_slot_holds() {
+    let a = fixture("shape_subtitle_only_in_slot.txt");
+    assert_eq!(a.subtitle.as_deref(), Some("——青溪区24小时城市书房走访记"));
+    assert_eq!(codes(&a), vec!["subtitle_from_trailer"]);
+}
+
+#[test]
+fn empty_trailer_headline_with_a_long_colon_kicker() {
+    let a = fixture("shape_empty_headline_colon_kicker.txt");
+    assert_eq!(a.kicker.as_deref(), Some("青溪区城西街道办事处:"));
+    assert_eq!(a.headline, "议事厅里议出幸福事");
+}

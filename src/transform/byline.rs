@@ -37,6 +37,8 @@ const ROLES: &[&str] = &[
     "實習生",
     "記者",
     "攝影",
+    "文/记者",
+    "图/记者",
     "文/图",
     "图/文",
     "文/摄",
@@ -124,7 +126,8 @@ fn starts_with_role(tokens: &[&str]) -> bool {
 }
 
 /// A role written with spaces between its characters (`通 讯 员`): how many tokens it takes.
-fn spaced_role(tokens: &[&str]) -> Option<(&'static str, usize)> {
+/// A role that names its newsroom (`晚报记者`, `郑报全媒体记者`, `文/记者`) takes one.
+fn spaced_role<'a>(tokens: &[&'a str]) -> Option<(&'a str, usize)> {
     let mut joined = String::new();
     for (k, t) in tokens.iter().take(7).enumerate() {
         joined.push_str(t);
@@ -132,7 +135,22 @@ fn spaced_role(tokens: &[&str]) -> Option<(&'static str, usize)> {
             return Some((role, k + 1));
         }
     }
-    None
+    tokens
+        .first()
+        .copied()
+        .filter(|t| newsroom_role(t))
+        .map(|t| (t, 1))
+}
+
+/// The roles every newsroom's titles end in.
+const CORE_ROLES: &[&str] = &["记者", "通讯员", "实习生", "见习生", "摄影师", "記者", "通訊員"];
+
+/// A token that is a whole role: a few characters of newsroom (or `文/`, `图/`) and a core role.
+fn newsroom_role(t: &str) -> bool {
+    let n = t.chars().count();
+    (3..=14).contains(&n)
+        && CORE_ROLES.iter().any(|r| t.ends_with(r))
+        && t.chars().all(|c| is_han(c) || c == '/')
 }
 
 /// Walks role and name tokens. Runs of one-character tokens are names written with spaces

@@ -220,6 +220,11 @@ pub fn parse(
                     !is_name_line(t) && !is_caption_like(t) && !in_slot
                 })
                 .collect();
+            // A line ending in a colon leads into the next one: a kicker, when another follows.
+            let mut candidates = candidates;
+            if candidates.len() > 1 {
+                candidates.retain(|&k| !lines[k].text.ends_with(':'));
+            }
             let Some(guess) = longest(lines, &candidates)
                 .and_then(|g| zone.iter().position(|&k| k == candidates[g]))
             else {

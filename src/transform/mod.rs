@@ -30,7 +30,8 @@ pub use decode::EncodingSetting;
 pub use error::{TransformError, TransformErrorKind};
 
 use crate::document::{
-    Article, Author, BlockKind, Ingest, SlotKind, SourceFile, Stats, Warning, PARSER_VERSION,
+    Article, Author, BlockKind, Ingest, SlotKind, SlotPart, SourceFile, Stats, Warning,
+    PARSER_VERSION,
 };
 use normalize::Line;
 use text::compact;
@@ -306,6 +307,56 @@ pub fn transform(raw: &RawFile<'_>, opts: &ParseOptions) -> Result<Article, Tran
     if authors.is_empty() {
         authors = body.closing_authors.clone();
     }
+    // The slot's people against the header's: where they share nobody, the trailer's reading
+    // is kept (the header's line was likely not a byline) and both are named.
+    if let Some(t) = &trailer {
+        let named: Vec<SlotPart> = t
+            .slot_parts
+            .iter()
+            .filter(|p| matches!(p.kind, SlotKind::Authors | SlotKind::Byline))
+            .cloned()
+            .collect();
+        let slot_authors = slot::authors(&named);
+        let shares = slot_authors
+            .iter()
+            .any(|s| authors.iter().any(|a| a.name == s.name));
+        if !slot_authors.is_empty() && !authors.is_empty() && !shares {
+            warnings.push(Warning::new(
+                "authors_mismatch",
+                format!(
+                    "header {:?}, trailer {:?}",
+                    byline.as_deref().unwrap_or(""),
+                    named.iter().map(|p| p.text.as_str()).collect::<Vec<_>>().join(" ")
+                ),
+            ));
+            authors = slot_authors;
+            // The header's line is kept, as furniture: no line of the file is lost.
+            if let Some(b) = byline.take() {
+                furniture.push(b);
+            }
+            byline = named.first().map(|p| p.text.clone());
+        }
+    }
+    // A subtitle the slot holds (`——…`) but the header does not show: the trailer's.
+    let mut subtitle = header.subtitle.clone();
+    let kicker_key = header.kicker.as_deref().map(|k| compact(k).into_owned());
+    if subtitle.is_none() {
+        if let Some(part) = trailer.as_ref().and_then(|t| {
+            t.slot_parts
+                .iter()
+                .find(|p| p.kind == SlotKind::Subtitle && p.text.starts_with(['—', '─']))
+                .filter(|p| {
+                    let key = compact(p.text.trim_start_matches(['—', '─'])).into_owned();
+                    !kicker_key.as_deref().is_some_and(|k| k.contains(&key))
+                })
+        }) {
+            warnings.push(Warning::new(
+                "subtitle_from_trailer",
+                format!("the header shows no subtitle; the trailer's slot has {:?}", part.text),
+            ));
+            subtitle = Some(part.text.clone());
+        }
+    }
 
     // Dates: the trailer's, checked against the header's.
     let header_date = header.date.as_ref();
@@ -398,7 +449,7 @@ pub fn transform(raw: &RawFile<'_>, opts: &ParseOptions) -> Result<Article, Tran
         &content_message(
             header.kicker.as_deref(),
             &headline,
-            header.subtitle.as_deref(),
+            subtitle.as_deref(),
             &authors,
             &text,
         ),
@@ -455,7 +506,7 @@ pub fn transform(raw: &RawFile<'_>, opts: &ParseOptions) -> Result<Article, Tran
         page: header.page,
         kicker: header.kicker,
         headline,
-        subtitle: header.subtitle,
+        subtitle,
         byline,
         authors,
         stats: Stats {
