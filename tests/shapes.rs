@@ -1225,3 +1225,22 @@ fn empty_trailer_headline_with_a_long_colon_kicker() {
     assert_eq!(a.kicker.as_deref(), Some("青溪区城西街道办事处:"));
     assert_eq!(a.headline, "议事厅里议出幸福事");
 }
+
+#[test]
+fn a_paper_name_of_two_words_a_slashed_date_and_an_escaped_end_marker() {
+    let a = fixture("shape_paper_of_two_words.txt");
+    assert_eq!(a.content_id, "310029");
+    assert_eq!(a.paper.as_deref(), Some("青溪日报 海外版"));
+    assert_eq!(a.pub_date.as_deref(), Some("2024-06-21"));
+    assert_eq!(a.trailer.as_ref().unwrap().slot, None);
+    // `作者:` is a role like any other.
+    assert_eq!(authors(&a), vec![("欧阳明月", Some("作者"))]);
+    assert!(a.warnings.is_empty(), "{:?}", a.warnings);
+}
+
+#[test]
+fn a_photo_report_credit_as_byline() {
+    let a = fixture("shape_photo_report_credit.txt");
+    assert_eq!(authors(&a), vec![("周航", Some("本报记者"))]);
+    assert_eq!(a.text, PARK_TEXT.join("\n"));
+}

@@ -9,6 +9,14 @@ pub const MARKERS: &[char] = &['□', '■', '◎', '●', '○', '◆', '◇', 
 
 /// Roles, longest first so that a prefix match takes the whole role.
 const ROLES: &[&str] = &[
+    // With a colon first: `记者:张三` must not read as the role `记者` and a name `:张三`.
+    "通讯员:",
+    "记者:",
+    "作者:",
+    "摄影:",
+    "作者",
+    "文:",
+    "图:",
     "新华社特约记者",
     "新华社通讯员",
     "新华社记者",
@@ -123,6 +131,10 @@ pub fn parse_closing(line: &str) -> Option<Vec<Author>> {
 /// (`记者了解到`) is how paragraphs start, not bylines.
 fn starts_with_role(tokens: &[&str]) -> bool {
     spaced_role(tokens).is_some()
+        || tokens.first().is_some_and(|t| {
+            // `作者:张三`: a role with its colon says as much as one standing alone.
+            role_prefix(t).is_some_and(|r| r.ends_with(':') && is_name_token(&t[r.len()..]))
+        })
 }
 
 /// A role written with spaces between its characters (`通 讯 员`): how many tokens it takes.
@@ -143,7 +155,15 @@ fn spaced_role<'a>(tokens: &[&'a str]) -> Option<(&'a str, usize)> {
 }
 
 /// The roles every newsroom's titles end in.
-const CORE_ROLES: &[&str] = &["记者", "通讯员", "实习生", "见习生", "摄影师", "記者", "通訊員"];
+const CORE_ROLES: &[&str] = &[
+    "记者",
+    "通讯员",
+    "实习生",
+    "见习生",
+    "摄影师",
+    "記者",
+    "通訊員",
+];
 
 /// A token that is a whole role: a few characters of newsroom (or `文/`, `图/`) and a core role.
 fn newsroom_role(t: &str) -> bool {
@@ -169,7 +189,10 @@ fn authors(tokens: &[&str], lenient: bool) -> Option<Vec<Author>> {
             i += used;
             continue;
         }
-        if matches!(t, "摄" | "摄影" | "报道" | "攝" | "報道") {
+        if matches!(
+            t,
+            "摄" | "摄影" | "报道" | "摄影报道" | "图文" | "攝" | "報道" | "攝影報道"
+        ) {
             i += 1;
             continue;
         }
@@ -206,7 +229,7 @@ fn authors(tokens: &[&str], lenient: bool) -> Option<Vec<Author>> {
 fn push(out: &mut Vec<Author>, name: &str, role: Option<&str>) {
     out.push(Author {
         name: name.to_owned(),
-        role: role.map(str::to_owned),
+        role: role.map(|r| r.trim_end_matches(':').to_owned()),
     });
 }
 

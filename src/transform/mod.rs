@@ -326,7 +326,11 @@ pub fn transform(raw: &RawFile<'_>, opts: &ParseOptions) -> Result<Article, Tran
                 format!(
                     "header {:?}, trailer {:?}",
                     byline.as_deref().unwrap_or(""),
-                    named.iter().map(|p| p.text.as_str()).collect::<Vec<_>>().join(" ")
+                    named
+                        .iter()
+                        .map(|p| p.text.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" ")
                 ),
             ));
             authors = slot_authors;
@@ -352,7 +356,10 @@ pub fn transform(raw: &RawFile<'_>, opts: &ParseOptions) -> Result<Article, Tran
         }) {
             warnings.push(Warning::new(
                 "subtitle_from_trailer",
-                format!("the header shows no subtitle; the trailer's slot has {:?}", part.text),
+                format!(
+                    "the header shows no subtitle; the trailer's slot has {:?}",
+                    part.text
+                ),
             ));
             subtitle = Some(part.text.clone());
         }

@@ -20,8 +20,9 @@ use crate::document::Trailer;
 pub const TRAILER_END: &str = "/enpproperty-->";
 const TRAILER_START: &str = "-->";
 
+/// `2024-01-02`; some CMSs write `2024/01/02` or `2024.01.02`.
 static DATE: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^(\d{4})-(\d{1,2})-(\d{1,2})$").expect("static regex"));
+    LazyLock::new(|| Regex::new(r"^(\d{4})([-/.])(\d{1,2})[-/.](\d{1,2})$").expect("static regex"));
 static TIME: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?$").expect("static regex"));
 /// Every URL form seen: `content_<id>`, `c<id>`, `c_<id>`, `con<id>`, with `.html`, `.htm` or
@@ -36,8 +37,9 @@ static THOUSANDS: LazyLock<Regex> =
 static TAG: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"<[^<>]*>").expect("static regex"));
 /// The comment's end as exports leave it: `/enpproperty-->`, with stray spaces (`/enpproperty -->`,
 /// `/ enpproperty-->`), or without its slash.
+/// Also with one or three dashes, `>` escaped as `&gt;`, or in capitals.
 static END: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"/? ?enpproperty ?-- ?>").expect("static regex"));
+    LazyLock::new(|| Regex::new(r"(?i)/? ?enpproperty ?-{1,3} ?(?:>|&gt;)").expect("static regex"));
 
 /// How far back from the end of the file a trailer without its end marker is looked for, in
 /// lines; and how many tokens may stand between the trailer's date and its site and node ids
@@ -87,7 +89,7 @@ pub fn is_trailer_line(line: &str) -> bool {
 
 /// The end marker on `line`: its byte range. Only the first.
 fn end_marker(line: &str) -> Option<(usize, usize)> {
-    if !line.contains("enpproperty") {
+    if !line.contains("enpproperty") && !line.contains("ENPPROPERTY") {
         return None;
     }
     END.find(line).map(|m| (m.start(), m.end()))
@@ -328,18 +330,26 @@ fn loose_start(texts: &[&str], tokens: &[Token<'_>], u: usize) -> Option<usize> 
         .or_else(|| (0..=u).find(|&i| tokens[i].line == line))
 }
 
-/// The index of the first of the two small integers before the URL at `u` (`N N PAPER URL`, or
-/// `N N URL` when the paper field is empty).
+/// The index of the first of the two small integers before the URL at `u` (`N N PAPER URL`,
+/// `N N URL` when the paper field is empty, or a paper name of a few words: `人民日报 海外版`).
 fn ids_before(texts: &[&str], u: usize) -> Option<usize> {
-    let small = |i: usize| texts[i].len() <= 4 && is_integer(texts[i]);
-    if u >= 3 && !is_integer(texts[u - 1]) && small(u - 2) && small(u - 3) {
-        return Some(u - 3);
-    }
-    if u >= 2 && small(u - 1) && small(u - 2) {
-        return Some(u - 2);
-    }
-    None
+    ids_and_paper(texts, u).map(|(ids, _)| ids)
 }
+
+/// The site and node ids' index and how many tokens the paper's name takes.
+fn ids_and_paper(texts: &[&str], u: usize) -> Option<(usize, usize)> {
+    let small = |i: usize| texts[i].len() <= 4 && is_integer(texts[i]);
+    [1, 0, 2, PAPER_MAX_TOKENS].into_iter().find_map(|words| {
+        let ids = u.checked_sub(words + 2)?;
+        let paper_ok = texts[u - words..u]
+            .iter()
+            .all(|t| !is_integer(t) && !URL.is_match(t));
+        (paper_ok && small(ids) && small(ids + 1)).then_some((ids, words))
+    })
+}
+
+/// A paper's name of more words than this is not a paper's name.
+const PAPER_MAX_TOKENS: usize = 3;
 
 fn is_date_token(t: &str) -> bool {
     DATE.is_match(t.strip_prefix(TRAILER_START).unwrap_or(t))
@@ -427,13 +437,12 @@ pub fn parse_span(
 
     // Before the URL: [SLOT…] N N PAPER, where an empty paper leaves the numbers next to the URL.
     let mut cursor = url_at;
-    let paper = match cursor.checked_sub(1).map(|i| tokens[i]) {
-        Some(t) if cursor > pos && !is_integer(t) => {
-            cursor -= 1;
-            Some(t.to_owned())
-        }
-        _ => None,
+    let paper_words = match ids_and_paper(&tokens, url_at) {
+        Some((ids, words)) if ids >= pos => words,
+        _ => usize::from(cursor > pos && !is_integer(tokens[cursor - 1])),
     };
+    let paper = (paper_words > 0).then(|| tokens[cursor - paper_words..cursor].join(" "));
+    cursor -= paper_words;
     let mut numbers_before_paper = Vec::with_capacity(2);
     while numbers_before_paper.len() < 2 && cursor > pos && is_integer(tokens[cursor - 1]) {
         cursor -= 1;
@@ -506,7 +515,7 @@ fn parse_date(token: &str) -> Result<String, TransformErrorKind> {
     })?;
     let num = |i: usize| caps[i].parse::<u32>().unwrap_or(0);
     let year = caps[1].parse::<i32>().unwrap_or(0);
-    NaiveDate::from_ymd_opt(year, num(2), num(3))
+    NaiveDate::from_ymd_opt(year, num(3), num(4))
         .map(iso_date)
         .ok_or_else(|| TransformErrorKind::MalformedTrailer(format!("invalid date {token:?}")))
 }
