@@ -1244,3 +1244,25 @@ fn a_photo_report_credit_as_byline() {
     assert_eq!(authors(&a), vec![("周航", Some("本报记者"))]);
     assert_eq!(a.text, PARK_TEXT.join("\n"));
 }
+
+#[test]
+fn the_leads_parentheses_name_the_authors() {
+    let a = fixture("shape_lead_names_authors.txt");
+    assert_eq!(
+        authors(&a),
+        vec![("林晓峰", Some("融媒体记者")), ("苏文博", Some("通讯员"))]
+    );
+    // The lead keeps its words: only the authors are read from it.
+    assert!(a.text.starts_with("本报讯(融媒体记者"), "{}", a.text);
+}
+
+#[test]
+fn a_byline_closing_the_body() {
+    let a = fixture("shape_byline_at_the_end.txt");
+    assert_eq!(authors(&a), vec![("郑雨桐", Some("青溪日报社全媒体记者"))]);
+    assert_eq!(a.text, PARK_TEXT.join("\n"));
+    assert!(a
+        .furniture
+        .iter()
+        .any(|f| f == "青溪日报社全媒体记者 郑雨桐"));
+}

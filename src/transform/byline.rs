@@ -117,6 +117,17 @@ const COMPOUND_SURNAMES: &[&str] = &[
     "夏侯", "令狐", "端木", "西门", "南宫", "独孤", "歐陽",
 ];
 
+/// The people a news lead names: `本报讯(记者 张三 通讯员 李四)…`, `晚报讯 (张三)…`.
+pub fn parse_lead(paragraph: &str) -> Option<Vec<Author>> {
+    let open = paragraph.find('(')?;
+    let lead = &paragraph[..open];
+    if !lead.trim_end().ends_with('讯') || !chars_at_most(lead, 16) {
+        return None;
+    }
+    let close = paragraph[open..].find(')')? + open;
+    parse_closing(&paragraph[open..=close])
+}
+
 /// A closing author line, `(张三 李四)` or `(本报记者 张三)`.
 pub fn parse_closing(line: &str) -> Option<Vec<Author>> {
     let inner = line.strip_prefix('(')?.strip_suffix(')')?.trim();
@@ -290,6 +301,20 @@ mod tests {
         assert_eq!(parse("记者从市教育局获悉,今年全市新增学位1200个。"), None);
         assert_eq!(parse("记者了解到"), None);
         assert_eq!(parse("当好政策“宣传员”"), None);
+    }
+
+    #[test]
+    fn lead_names() {
+        let got = parse_lead("本报讯(记者 张三 通讯员 李四)近日,青溪区……").unwrap();
+        assert_eq!(
+            got.iter()
+                .map(|a| (a.name.as_str(), a.role.as_deref()))
+                .collect::<Vec<_>>(),
+            vec![("张三", Some("记者")), ("李四", Some("通讯员"))]
+        );
+        assert_eq!(parse_lead("晚报讯 (王五)昨日……").unwrap()[0].name, "王五");
+        assert_eq!(parse_lead("据了解(记者 张三)……"), None);
+        assert_eq!(parse_lead("本报讯 近日,青溪区(含开发区)……"), None);
     }
 
     #[test]

@@ -33,6 +33,18 @@ const NAVIGATION: &[&str] = &[
     "PDF版",
     "收藏",
     "字号",
+    "前一天",
+    "后一天",
+    "上一期",
+    "下一期",
+    "前一版",
+    "后一版",
+    "展开通版",
+    "收缩通版",
+    "标题导航",
+    "下载",
+    "我知道了",
+    "×",
     "大",
     "中",
     "小",
@@ -59,9 +71,12 @@ static COUNTER: LazyLock<Regex> = LazyLock::new(|| {
     )
     .expect("static regex")
 });
+/// `第A03版:要闻`, also `02版:要闻`, `00001版:第一要闻版`, `第四版:影像生活`.
 static PAGE_LABEL: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^第\s*([A-Za-z]{0,2}\s*\d{1,3}[A-Za-z]?)\s*版\s*:?\s*(.*?)\s*(?:PDF版?)?$")
-        .expect("static regex")
+    Regex::new(
+        r"^(?:第\s*([A-Za-z]{0,2}\s*\d{1,5}[A-Za-z]?|[一二三四五六七八九十]{1,3})|([A-Za-z]{0,2}\d{1,5}))\s*版\s*([::])?\s*(.*?)\s*(?:PDF版?(?:阅读)?)?$",
+    )
+    .expect("static regex")
 });
 static WORD_COUNT: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^本文字数\s*:?\s*\d+$").expect("static regex"));
@@ -82,16 +97,66 @@ pub fn is_caption_start(line: &str) -> bool {
 
 /// `第A03版:要闻` → `A03`, `要闻`; `第A02版:` has no section; a trailing `PDF版` is dropped.
 pub fn page_label(line: &str) -> Option<Page> {
-    if !line.starts_with('第') || !chars_at_most(line, 40) {
+    let first = line.as_bytes().first()?;
+    if !(line.starts_with('第') || first.is_ascii_alphanumeric()) || !chars_at_most(line, 40) {
         return None;
     }
     let caps = PAGE_LABEL.captures(line)?;
-    let label: String = caps[1].chars().filter(|&c| c != ' ').collect();
-    let section = caps[2].trim();
+    // A bare `05版` with neither `第` nor a colon is too little to go on.
+    if caps.get(2).is_some() && caps.get(3).is_none() {
+        return None;
+    }
+    let label: String = caps
+        .get(1)
+        .or(caps.get(2))
+        .map_or("", |m| m.as_str())
+        .chars()
+        .filter(|&c| c != ' ')
+        .collect();
+    let section = caps.get(4).map_or("", |m| m.as_str()).trim();
     Some(Page {
         label,
         section: (!section.is_empty()).then(|| section.to_owned()),
     })
+}
+
+/// How e-paper viewers' own lines start: their toolbars, date pickers and article meta.
+const CHROME_PREFIXES: &[&str] = &[
+    "通版阅读请点击",
+    "当前版:",
+    "发布日期:",
+    "刊发日期:",
+    "版次:",
+    "版面:",
+    "字数:",
+    "字号:",
+    "日期:",
+    "来源:",
+    "稿件来源:",
+    "当前报纸名称:",
+    "本版导航",
+    "各版导航",
+    "选择其他日期",
+    "历史数字报",
+    "【PDF版】",
+    "PDF版阅读",
+    "分享到",
+    "分享:",
+    "内容详情",
+    "读报纸首页",
+    "过往期刊",
+    "数字版首页",
+    "新闻搜索",
+    "内容检索",
+    "语音朗读",
+    "电子报阅读机",
+];
+
+/// A navigation token: a word of `NAVIGATION`, maybe with the page numbers viewers glue to it
+/// (`上一版3`, `4下一版`), a bare page number beside such words, or a run of table bars.
+fn is_navigation_token(t: &str) -> bool {
+    let word = t.trim_matches(|c: char| c.is_ascii_digit());
+    NAVIGATION.contains(&word) || word.is_empty() || word.bytes().all(|b| b == b'|')
 }
 
 /// Is this whole line page furniture?
@@ -99,11 +164,22 @@ pub fn is_furniture(line: &str) -> bool {
     if !chars_at_most(line, FURNITURE_MAX_CHARS) {
         return false;
     }
-    // Navigation words are at most 12 bytes: a line whose first 13 bytes hold no space
-    // starts with something longer.
-    let short_first_word = line.len() <= NAVIGATION_MAX_BYTES
-        || line.as_bytes()[..=NAVIGATION_MAX_BYTES].contains(&b' ');
-    if short_first_word && line.split(' ').all(|t| NAVIGATION.contains(&t)) {
+    // Navigation words are at most 12 bytes (14 with glued page numbers): a line whose first
+    // 15 bytes hold no space starts with something longer.
+    let short_first_word = line.len() <= NAVIGATION_MAX_BYTES + 2
+        || line.as_bytes()[..=NAVIGATION_MAX_BYTES + 2].contains(&b' ');
+    if short_first_word
+        && line.split(' ').all(is_navigation_token)
+        && line
+            .split(' ')
+            .any(|t| !t.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return true;
+    }
+    if CHROME_PREFIXES.iter().any(|p| line.starts_with(p))
+        || (line.contains("来源:") && chars_at_most(line, 40))
+        || ((line.ends_with("数字报纸") || line.ends_with("数字报")) && chars_at_most(line, 20))
+    {
         return true;
     }
     // Each regex behind a test of a character its matches must hold: most lines are text, and
@@ -177,6 +253,20 @@ mod tests {
         let p = page_label("第A02版:").unwrap();
         assert_eq!((p.label.as_str(), p.section), ("A02", None));
         assert!(page_label("第一书记带头干").is_none());
+        let p = page_label("00001版:第一要闻版").unwrap();
+        assert_eq!(
+            (p.label.as_str(), p.section.as_deref()),
+            ("00001", Some("第一要闻版"))
+        );
+        let p = page_label("第四版:影像生活").unwrap();
+        assert_eq!(
+            (p.label.as_str(), p.section.as_deref()),
+            ("四", Some("影像生活"))
+        );
+        let p = page_label("第07版:综合新闻 PDF版阅读").unwrap();
+        assert_eq!(p.section.as_deref(), Some("综合新闻"));
+        assert!(page_label("5版").is_none());
+        assert!(page_label("2024年全市新增学位1200个").is_none());
     }
 
     #[test]
@@ -189,10 +279,26 @@ mod tests {
             "(下转A2版)",
             "阅读数:876",
             "第04版:时事新闻 PDF版",
+            "3 上一篇 下一篇 4",
+            "上一版3 4下一版",
+            "前一天 后一天",
+            "展开通版",
+            "通版阅读请点击:",
+            "当前版:04版",
+            "(2025年06月08日) 来源:青溪日报",
+            "青溪日报 数字报纸",
+            "【PDF版】",
+            "|||| ||",
         ] {
             assert!(is_furniture(line), "{line}");
         }
-        for line in ["当好政策“宣传员”", "(张三 李四)", "上一篇文章说到"] {
+        for line in [
+            "当好政策“宣传员”",
+            "(张三 李四)",
+            "上一篇文章说到",
+            "2024",
+            "返回家乡的年轻人",
+        ] {
             assert!(!is_furniture(line), "{line}");
         }
     }

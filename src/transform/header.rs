@@ -99,6 +99,9 @@ pub fn parse(
 ) -> Header {
     let mut header = Header::default();
     let mut i = 0;
+    // The header's own reading of its lines: a zone line that carries a date at its end
+    // (`秋风吹 稻谷熟 2020年10月13日`) is read without it. The body keeps the lines as they are.
+    let mut lines: Vec<Line<'_>> = lines.to_vec();
 
     // Preamble: furniture, the date line, the page label, in any order.
     while let Some(line) = lines.get(i) {
@@ -182,6 +185,20 @@ pub fn parse(
                 continue;
             }
         }
+        // A date again (viewers repeat it), or a date at the end of a meta line or headline.
+        if let Some((date, before)) = trailing_date(t, line.no) {
+            if header.date.is_none() {
+                header.date = Some(date);
+            }
+            if before.is_empty() || looks_like_paper_name(before) {
+                furniture.push(t.to_owned());
+                j += 1;
+                continue;
+            }
+            furniture.push(t[before.len()..].trim().to_owned());
+            lines[j].text = before;
+        }
+        let t = lines[j].text;
         let short_caption = chars_at_most(t, CAPTION_MAX_CHARS) && t.ends_with('。');
         if !chars_at_most(t, HEADER_LINE_MAX_CHARS) || (t.ends_with('。') && !short_caption) {
             break;
@@ -197,6 +214,7 @@ pub fn parse(
         }
     }
     let after_zone = j;
+    let lines: &[Line<'_>] = &lines;
 
     // The headline: the trailer's, found among the zone lines (alone, or over two lines).
     let found = ctx
@@ -338,6 +356,50 @@ pub fn parse(
         .collect();
     header
 }
+
+/// A date ending a short line (`… 2020年10月13日`, `… 2024-03-07`, maybe with a weekday), and
+/// what stands before it.
+fn trailing_date(line: &str, no: usize) -> Option<(HeaderDate, &str)> {
+    if !line.ends_with(['日', '一', '二', '三', '四', '五', '六', '天'])
+        && !line.ends_with(|c: char| c.is_ascii_digit())
+    {
+        return None;
+    }
+    if !chars_at_most(line, HEADER_LINE_MAX_CHARS) {
+        return None;
+    }
+    let caps = TRAILING_DATE.captures(line)?;
+    let m = caps.get(0)?;
+    let num = |i: usize| caps.get(i).and_then(|g| g.as_str().parse::<u32>().ok());
+    let year = caps.get(1).and_then(|g| g.as_str().parse::<i32>().ok())?;
+    let date = NaiveDate::from_ymd_opt(year, num(2).or(num(4))?, num(3).or(num(5))?).map(iso_date);
+    Some((
+        HeaderDate {
+            date,
+            written: m.as_str().trim().to_owned(),
+            line: no,
+        },
+        line[..m.start()].trim_end(),
+    ))
+}
+
+/// A paper's name before a date (`上海法治报 2021年03月31日`): the viewer's meta line.
+fn looks_like_paper_name(s: &str) -> bool {
+    chars_at_most(s, 12)
+        && !s.contains(' ')
+        && (s.ends_with('报')
+            || s.ends_with("报社")
+            || s.ends_with('網')
+            || s.ends_with('网')
+            || s.ends_with('報'))
+}
+
+static TRAILING_DATE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?:^|\s)(\d{4})(?:年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日|-(\d{2})-(\d{2}))\s*(?:(?:星期|周)[一二三四五六日天])?$",
+    )
+    .expect("static regex")
+});
 
 fn set_byline(header: &mut Header, lines: &[Line<'_>], byline_lines: &[usize]) {
     let mut sorted = byline_lines.to_vec();

@@ -258,7 +258,7 @@ pub fn transform(raw: &RawFile<'_>, opts: &ParseOptions) -> Result<Article, Tran
         &mut warnings,
     );
     let body_lines: Vec<Line<'_>> = header.body_lines.iter().map(|&k| content[k]).collect();
-    let body = body::parse(&body_lines, &header.captions, &mut furniture);
+    let mut body = body::parse(&body_lines, &header.captions, &mut furniture);
 
     // Headline: the trailer is the authority; the header when there is no trailer.
     let headline = match (&trailer_headline, &header.headline) {
@@ -306,6 +306,32 @@ pub fn transform(raw: &RawFile<'_>, opts: &ParseOptions) -> Result<Article, Tran
     }
     if authors.is_empty() {
         authors = body.closing_authors.clone();
+    }
+    // Then a byline closing the body (`本报记者 张三` as the last line), then the lead's
+    // `本报讯(记者 张三 通讯员 李四)`.
+    if authors.is_empty() {
+        if let Some(last) = body.blocks.last().filter(|b| b.text.chars().count() <= 40) {
+            if let Some(found) = byline::parse(&last.text).filter(|a| !a.is_empty()) {
+                authors = found;
+                if byline.is_none() {
+                    byline = Some(last.text.clone());
+                }
+                // A photo credit stays where it is, a caption; a writer's line is furniture.
+                if last.artefact.is_none() {
+                    if let Some(b) = body.blocks.pop() {
+                        furniture.push(b.text);
+                    }
+                }
+            }
+        }
+    }
+    if authors.is_empty() {
+        authors = body
+            .blocks
+            .iter()
+            .take(2)
+            .find_map(|b| byline::parse_lead(&b.text))
+            .unwrap_or_default();
     }
     // The slot's people against the header's: where they share nobody, the trailer's reading
     // is kept (the header's line was likely not a byline) and both are named.
