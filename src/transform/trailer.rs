@@ -89,7 +89,8 @@ pub fn is_trailer_line(line: &str) -> bool {
 
 /// The end marker on `line`: its byte range. Only the first.
 fn end_marker(line: &str) -> Option<(usize, usize)> {
-    if !line.contains("enpproperty") && !line.contains("ENPPROPERTY") {
+    let bytes = line.as_bytes();
+    if ENP.find(bytes).is_none() && ENP_UPPER.find(bytes).is_none() {
         return None;
     }
     END.find(line).map(|m| (m.start(), m.end()))
@@ -171,52 +172,58 @@ pub fn locate<'a>(
     if found.is_some() {
         return Ok(found);
     }
-    // No end marker: the grammar alone, on the file's tail.
+    // No end marker: the grammar alone, on the file's tail, around the lines that hold a URL.
     let from = lines.len().saturating_sub(TAIL_LINES);
-    let mut tokens = Vec::new();
-    tokens_of(lines, from, lines.len(), &mut tokens);
-    let texts: Vec<&str> = tokens.iter().map(|t| t.text).collect();
-    for u in (0..tokens.len()).rev() {
-        if !URL.is_match(texts[u]) {
+    for url_line in (from..lines.len()).rev() {
+        if HTM.find(lines[url_line].as_bytes()).is_none() {
             continue;
         }
-        let Some(start) = grammar_start(&texts, u) else {
-            continue;
-        };
-        let url_line = tokens[u].line;
-        // The URL alone on its line: a trailer split one token per line.
-        let split = tokens.get(u + 1).is_none_or(|t| t.line != url_line)
-            && (u == 0 || tokens[u - 1].line != url_line);
-        let mut end = u + 1;
-        if split {
-            let mut k = url_line + 1;
-            while k < lines.len() && k <= url_line + SPLIT_HEAD_LINES {
-                let l = lines[k];
-                if URL.is_match(l) || l.contains("http") || !chars_at_most(l, 40) {
-                    break;
+        let top = window_start(lines, url_line);
+        let bottom = (url_line + SPLIT_HEAD_LINES).min(lines.len() - 1);
+        let mut tokens = Vec::new();
+        tokens_of(lines, top, bottom + 1, &mut tokens);
+        let texts: Vec<&str> = tokens.iter().map(|t| t.text).collect();
+        for u in (0..tokens.len()).rev() {
+            if tokens[u].line != url_line || !URL.is_match(texts[u]) {
+                continue;
+            }
+            let Some(start) = grammar_start(&texts, u) else {
+                continue;
+            };
+            // The URL alone on its line: a trailer split one token per line.
+            let split = tokens.get(u + 1).is_none_or(|t| t.line != url_line)
+                && (u == 0 || tokens[u - 1].line != url_line);
+            let mut end = u + 1;
+            if split {
+                let mut k = url_line + 1;
+                while k <= bottom {
+                    let l = lines[k];
+                    if URL.is_match(l) || l.contains("http") || !chars_at_most(l, 40) {
+                        break;
+                    }
+                    k += 1;
                 }
-                k += 1;
+                while end < tokens.len() && tokens[end].line < k {
+                    end += 1;
+                }
+            } else {
+                while end < tokens.len() && tokens[end].line == url_line {
+                    end += 1;
+                }
             }
-            while end < tokens.len() && tokens[end].line < k {
-                end += 1;
-            }
-        } else {
-            while end < tokens.len() && tokens[end].line == url_line {
-                end += 1;
-            }
+            let first = tokens[start].line;
+            let last = tokens[end - 1].line;
+            let mut own: Vec<&str> = texts[start..end].to_vec();
+            strip_start(&mut own);
+            return Ok(Some(TrailerSpan {
+                first,
+                last,
+                raw: lines[first..=last].join(" "),
+                tokens: own,
+                terminated: false,
+                after_marker: None,
+            }));
         }
-        let first = tokens[start].line;
-        let last = tokens[end - 1].line;
-        let mut own: Vec<&str> = texts[start..end].to_vec();
-        strip_start(&mut own);
-        return Ok(Some(TrailerSpan {
-            first,
-            last,
-            raw: lines[first..=last].join(" "),
-            tokens: own,
-            terminated: false,
-            after_marker: None,
-        }));
     }
     // A comment that opens at the end of the file but never gets as far as its URL: an export
     // cut short.
@@ -242,7 +249,7 @@ fn looks_like_trailer_start(line: &str) -> bool {
 /// marker to the line that holds its date (or opens with `-->`), at most `SLOT_MAX_TOKENS` tokens
 /// before the URL.
 fn span_ending_at<'a>(lines: &[&'a str], k: usize, start: usize, end: usize) -> TrailerSpan<'a> {
-    let from = k.saturating_sub(TAIL_LINES);
+    let from = window_start(lines, k);
     let mut tokens = Vec::new();
     tokens_of(lines, from, k, &mut tokens);
     let before = lines[k][..start].trim_end();
@@ -283,6 +290,33 @@ fn span_ending_at<'a>(lines: &[&'a str], k: usize, start: usize, end: usize) -> 
         after_marker: (!after.is_empty()).then_some(after),
     }
 }
+
+/// The first line that may still belong to a trailer whose URL or end is on line `k`: going up
+/// while lines are short (a trailer broken over lines) or hold a URL. A paragraph stops it, so
+/// only the few lines that matter are split into tokens.
+fn window_start(lines: &[&str], k: usize) -> usize {
+    let lowest = k.saturating_sub(TAIL_LINES);
+    let mut i = k;
+    while i > lowest {
+        let l = lines[i - 1];
+        if !chars_at_most(l, WINDOW_LINE_MAX_CHARS) && HTM.find(l.as_bytes()).is_none() {
+            break;
+        }
+        i -= 1;
+    }
+    i
+}
+
+/// A line longer than this, without a URL, is text: no part of a trailer.
+const WINDOW_LINE_MAX_CHARS: usize = 100;
+
+/// `htm`, in every URL form (`.html`, `.htm`, `.shtml`): the cheap test before the URL regex.
+static HTM: LazyLock<memchr::memmem::Finder<'static>> =
+    LazyLock::new(|| memchr::memmem::Finder::new("htm"));
+static ENP: LazyLock<memchr::memmem::Finder<'static>> =
+    LazyLock::new(|| memchr::memmem::Finder::new("enpproperty"));
+static ENP_UPPER: LazyLock<memchr::memmem::Finder<'static>> =
+    LazyLock::new(|| memchr::memmem::Finder::new("ENPPROPERTY"));
 
 /// The opening `-->` left out, also when it is glued to the date.
 fn strip_start(tokens: &mut Vec<&str>) {
