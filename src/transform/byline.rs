@@ -54,10 +54,17 @@ const ROLES: &[&str] = &[
     "摄影",
 ];
 
+/// The first characters of `ROLES` (a test checks that they are all here).
+const ROLE_FIRST_CHARS: &str = "作全图实實摄撰攝文新本特融见記记通首";
+
 /// The longest byline line we accept; longer lines are text.
 const BYLINE_MAX_CHARS: usize = 60;
 
 fn role_prefix(token: &str) -> Option<&'static str> {
+    // Most tokens asked are names: the first character rules nearly all of them out.
+    if !token.starts_with(|c: char| ROLE_FIRST_CHARS.contains(c)) {
+        return None;
+    }
     ROLES.iter().copied().find(|r| token.starts_with(r))
 }
 
@@ -72,6 +79,11 @@ pub fn parse(line: &str) -> Option<Vec<Author>> {
         (false, line)
     };
     if !chars_at_most(line, BYLINE_MAX_CHARS) || (!marked && ends_sentence(line)) {
+        return None;
+    }
+    // Most lines asked are headlines and text: a first word that cannot open a role says so
+    // before the line is split.
+    if !marked && !rest.split(' ').next().is_some_and(may_open_role) {
         return None;
     }
     let tokens: Vec<&str> = rest.split(' ').filter(|t| !t.is_empty()).collect();
@@ -151,18 +163,37 @@ fn starts_with_role(tokens: &[&str]) -> bool {
 /// A role written with spaces between its characters (`通 讯 员`): how many tokens it takes.
 /// A role that names its newsroom (`晚报记者`, `郑报全媒体记者`, `文/记者`) takes one.
 fn spaced_role<'a>(tokens: &[&'a str]) -> Option<(&'a str, usize)> {
+    let first = *tokens.first()?;
+    // Only a token of one or two characters can start a role written with spaces (`通 讯 员`,
+    // `本报 记者`); a longer one is a role whole or not at all.
+    let short = first.chars().nth(2).is_none();
+    if !short {
+        return ROLES
+            .iter()
+            .copied()
+            .find(|r| *r == first)
+            .or_else(|| newsroom_role(first).then_some(first))
+            .map(|r| (r, 1));
+    }
+    // The spaced characters of a role: one-character tokens after the first.
     let mut joined = String::new();
     for (k, t) in tokens.iter().take(7).enumerate() {
+        // `本报 记者` as two words, `通 讯 员` as characters.
+        if (k > 1 || (k == 1 && first.chars().nth(1).is_none())) && t.chars().nth(1).is_some() {
+            return None;
+        }
         joined.push_str(t);
         if let Some(role) = ROLES.iter().copied().find(|r| *r == joined) {
             return Some((role, k + 1));
         }
     }
-    tokens
-        .first()
-        .copied()
-        .filter(|t| newsroom_role(t))
-        .map(|t| (t, 1))
+    None
+}
+
+/// Could `first` be, or begin, a role: a short token (a role written with spaces), a role
+/// whole, a newsroom's role, or a role glued to a name (`作者:张三`)?
+fn may_open_role(first: &str) -> bool {
+    first.chars().nth(2).is_none() || role_prefix(first).is_some() || newsroom_role(first)
 }
 
 /// The roles every newsroom's titles end in.
@@ -178,9 +209,8 @@ const CORE_ROLES: &[&str] = &[
 
 /// A token that is a whole role: a few characters of newsroom (or `文/`, `图/`) and a core role.
 fn newsroom_role(t: &str) -> bool {
-    let n = t.chars().count();
-    (3..=14).contains(&n)
-        && CORE_ROLES.iter().any(|r| t.ends_with(r))
+    CORE_ROLES.iter().any(|r| t.ends_with(r))
+        && (3..=14).contains(&t.chars().count())
         && t.chars().all(|c| is_han(c) || c == '/')
 }
 
@@ -294,6 +324,14 @@ mod tests {
             vec![a("王五", Some("通讯员")), a("赵六", Some("通讯员"))]
         );
         assert_eq!(names("本报记者 李四 摄"), vec![a("李四", Some("本报记者"))]);
+    }
+
+    #[test]
+    fn role_first_characters_cover_the_roles() {
+        for r in ROLES {
+            assert!(r.starts_with(|c: char| ROLE_FIRST_CHARS.contains(c)), "{r}");
+        }
+        assert_eq!(names("本报 记者 张三"), vec![a("张三", Some("本报记者"))]);
     }
 
     #[test]

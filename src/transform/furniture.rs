@@ -71,13 +71,6 @@ static COUNTER: LazyLock<Regex> = LazyLock::new(|| {
     )
     .expect("static regex")
 });
-/// `第A03版:要闻`, also `02版:要闻`, `00001版:第一要闻版`, `第四版:影像生活`.
-static PAGE_LABEL: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(
-        r"^(?:第\s*([A-Za-z]{0,2}\s*\d{1,5}[A-Za-z]?|[一二三四五六七八九十]{1,3})|([A-Za-z]{0,2}\d{1,5}))\s*版\s*([::])?\s*(.*?)\s*(?:PDF版?(?:阅读)?)?$",
-    )
-    .expect("static regex")
-});
 static WORD_COUNT: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^本文字数\s*:?\s*\d+$").expect("static regex"));
 static EDITOR: LazyLock<Regex> = LazyLock::new(|| {
@@ -97,23 +90,51 @@ pub fn is_caption_start(line: &str) -> bool {
 
 /// `第A03版:要闻` → `A03`, `要闻`; `第A02版:` has no section; a trailing `PDF版` is dropped.
 pub fn page_label(line: &str) -> Option<Page> {
-    let first = line.as_bytes().first()?;
-    if !(line.starts_with('第') || first.is_ascii_alphanumeric()) || !chars_at_most(line, 40) {
+    // Read by hand: it runs on many short lines, and a capturing regex costs more than the
+    // whole grammar, `[第] LABEL 版 [:] [SECTION] [PDF版[阅读]]`.
+    if !(line.starts_with('第') || line.as_bytes().first()?.is_ascii_alphanumeric()) {
         return None;
     }
-    let caps = PAGE_LABEL.captures(line)?;
-    // A bare `05版` with neither `第` nor a colon is too little to go on.
-    if caps.get(2).is_some() && caps.get(3).is_none() {
+    let (numbered, rest) = match line.strip_prefix('第') {
+        Some(rest) => (true, rest.trim_start()),
+        None => (false, line),
+    };
+    if !chars_at_most(line, 40) {
         return None;
     }
-    let label: String = caps
-        .get(1)
-        .or(caps.get(2))
-        .map_or("", |m| m.as_str())
-        .chars()
-        .filter(|&c| c != ' ')
-        .collect();
-    let section = caps.get(4).map_or("", |m| m.as_str()).trim();
+    let at = rest.find('版')?;
+    let label: String = rest[..at].chars().filter(|&c| c != ' ').collect();
+    let ascii_label = {
+        let letters = label.bytes().take_while(u8::is_ascii_alphabetic).count();
+        let digits = label[letters..]
+            .bytes()
+            .take_while(u8::is_ascii_digit)
+            .count();
+        let tail = label.len() - letters - digits;
+        letters <= 2
+            && (1..=5).contains(&digits)
+            && (tail == 0 || (tail == 1 && label.as_bytes()[label.len() - 1].is_ascii_alphabetic()))
+    };
+    let numeral_label = numbered
+        && (1..=3).contains(&label.chars().count())
+        && label.chars().all(|c| "一二三四五六七八九十".contains(c));
+    if !(ascii_label || numeral_label) {
+        return None;
+    }
+    let after = rest[at + '版'.len_utf8()..].trim_start();
+    let (colon, after) = match after.strip_prefix([':', ':']) {
+        Some(a) => (true, a.trim_start()),
+        None => (false, after),
+    };
+    // A bare `05版` with neither `第` nor a colon is too little to go on; so is `第一书记…`.
+    if !numbered && !colon {
+        return None;
+    }
+    let section = ["PDF版阅读", "PDF版", "PDF"]
+        .iter()
+        .find_map(|suffix| after.strip_suffix(suffix))
+        .unwrap_or(after)
+        .trim();
     Some(Page {
         label,
         section: (!section.is_empty()).then(|| section.to_owned()),
@@ -152,6 +173,35 @@ const CHROME_PREFIXES: &[&str] = &[
     "电子报阅读机",
 ];
 
+/// The first characters of `CHROME_PREFIXES`: most lines start with none of them.
+fn is_chrome_first(c: char) -> bool {
+    matches!(
+        c,
+        '通' | '当'
+            | '发'
+            | '刊'
+            | '版'
+            | '字'
+            | '日'
+            | '来'
+            | '稿'
+            | '本'
+            | '各'
+            | '选'
+            | '历'
+            | '【'
+            | 'P'
+            | '分'
+            | '内'
+            | '读'
+            | '过'
+            | '数'
+            | '新'
+            | '语'
+            | '电'
+    )
+}
+
 /// A navigation token: a word of `NAVIGATION`, maybe with the page numbers viewers glue to it
 /// (`上一版3`, `4下一版`), a bare page number beside such words, or a run of table bars.
 fn is_navigation_token(t: &str) -> bool {
@@ -176,8 +226,11 @@ pub fn is_furniture(line: &str) -> bool {
     {
         return true;
     }
-    if CHROME_PREFIXES.iter().any(|p| line.starts_with(p))
-        || (line.contains("来源:") && chars_at_most(line, 40))
+    if (line.chars().next().is_some_and(is_chrome_first)
+        && CHROME_PREFIXES.iter().any(|p| line.starts_with(p)))
+        || (chars_at_most(line, 40)
+            && memchr::memchr(b':', line.as_bytes()).is_some()
+            && line.contains("来源:"))
         || ((line.ends_with("数字报纸") || line.ends_with("数字报")) && chars_at_most(line, 20))
     {
         return true;
@@ -267,6 +320,13 @@ mod tests {
         assert_eq!(p.section.as_deref(), Some("综合新闻"));
         assert!(page_label("5版").is_none());
         assert!(page_label("2024年全市新增学位1200个").is_none());
+    }
+
+    #[test]
+    fn chrome_first_characters_cover_the_prefixes() {
+        for p in CHROME_PREFIXES {
+            assert!(p.chars().next().is_some_and(is_chrome_first), "{p}");
+        }
     }
 
     #[test]

@@ -24,13 +24,6 @@ const CAPTION_MAX_CHARS: usize = 20;
 /// characters: shorter ones are picture labels (`更换前`).
 const SUBTITLE_MIN_CHARS: usize = 6;
 
-static DATE_LINE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(
-        r"^(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日\s*(?:(?:星期|周|礼拜)[一二三四五六日天])?\s*(.*)$",
-    )
-    .expect("static regex")
-});
-
 /// A header date: its value when valid, and the line it was on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HeaderDate {
@@ -73,11 +66,37 @@ fn date_line(line: &str, no: usize) -> Option<(HeaderDate, &str)> {
     if !line.as_bytes().first().is_some_and(u8::is_ascii_digit) || !chars_at_most(line, 48) {
         return None;
     }
-    let caps = DATE_LINE.captures(line)?;
-    let num = |i: usize| caps[i].parse::<u32>().unwrap_or(0);
-    let year = caps[1].parse::<i32>().unwrap_or(0);
-    let date = NaiveDate::from_ymd_opt(year, num(2), num(3)).map(iso_date);
-    let rest = caps.get(4).map_or("", |m| m.as_str());
+    // `YYYY 年 M 月 D 日 [星期X]`, read by hand: it is tried on every header line that starts
+    // with a digit.
+    let mut rest = line;
+    let mut part = |unit: char, digits_range: std::ops::RangeInclusive<usize>| -> Option<u32> {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if !digits_range.contains(&digits) {
+            return None;
+        }
+        let value = rest[..digits].parse().ok()?;
+        rest = rest[digits..].trim_start().strip_prefix(unit)?.trim_start();
+        Some(value)
+    };
+    let year = part('年', 4..=4)?;
+    let month = part('月', 1..=2)?;
+    let day = part('日', 1..=2)?;
+    if let Some(after) = ["星期", "周", "礼拜"]
+        .iter()
+        .find_map(|w| rest.strip_prefix(w))
+    {
+        if let Some(c) = after
+            .chars()
+            .next()
+            .filter(|c| "一二三四五六日天".contains(*c))
+        {
+            rest = after[c.len_utf8()..].trim_start();
+        }
+    }
+    let date = i32::try_from(year)
+        .ok()
+        .and_then(|y| NaiveDate::from_ymd_opt(y, month, day))
+        .map(iso_date);
     let written = line[..line.len() - rest.len()].trim_end().to_owned();
     Some((
         HeaderDate {

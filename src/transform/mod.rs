@@ -130,8 +130,17 @@ pub fn transform(raw: &RawFile<'_>, opts: &ParseOptions) -> Result<Article, Tran
     }
     let decoded =
         decode::decode(raw.bytes, opts.encoding).map_err(|(kind, line)| fail(kind, line))?;
-    let (text, residue) = text::strip_pinyin_residue(&decoded.text);
-    let norm = normalize::normalize(&text);
+    let mut norm = normalize::normalize(&decoded.text);
+    // Converter residue is looked for in the normalized text, where every bracket is ASCII and
+    // one byte search finds them; the rare file that has some is normalized again without it.
+    let mut residue = 0;
+    if text::may_hold_pinyin_residue(norm.text()) {
+        let (stripped, n) = text::strip_pinyin_residue(&decoded.text);
+        if n > 0 {
+            residue = n;
+            norm = normalize::normalize(&stripped);
+        }
+    }
     if norm.is_empty() {
         return Err(fail(TransformErrorKind::Empty, None));
     }
@@ -147,7 +156,7 @@ pub fn transform(raw: &RawFile<'_>, opts: &ParseOptions) -> Result<Article, Tran
 
     // The trailer, found by its grammar wherever its lines break (see `trailer::locate`).
     let texts: Vec<&str> = lines.iter().map(|l| l.text).collect();
-    let located = trailer::locate(&texts).map_err(|(kind, at)| {
+    let located = trailer::locate(&texts, norm.text()).map_err(|(kind, at)| {
         let kind = match kind {
             TransformErrorKind::MultipleTrailers { first, second } => {
                 TransformErrorKind::MultipleTrailers {

@@ -24,6 +24,11 @@ pub struct Normalized {
 }
 
 impl Normalized {
+    /// The buffer every line is a slice of, in order (with whatever separates them).
+    pub fn text(&self) -> &str {
+        &self.buf
+    }
+
     pub fn lines(&self) -> impl DoubleEndedIterator<Item = Line<'_>> + ExactSizeIterator + '_ {
         self.spans.iter().map(move |&(no, start, end)| Line {
             no,

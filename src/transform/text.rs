@@ -74,6 +74,19 @@ static PINYIN_RESIDUE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::
         .expect("static regex")
 });
 
+/// Whether a normalized text has a `(` followed by a tone-marked letter (`(bào`, `(qū`): the
+/// cheap test before [`strip_pinyin_residue`].
+pub fn may_hold_pinyin_residue(normalized: &str) -> bool {
+    let bytes = normalized.as_bytes();
+    memchr::memchr_iter(b'(', bytes).any(|at| {
+        bytes[at + 1..]
+            .iter()
+            .take(7)
+            .take_while(|&&b| b != b')')
+            .any(|&b| (0xC3..=0xC7).contains(&b))
+    })
+}
+
 /// The text without converter residue, and how many were removed. Tone-marked letters are
 /// two-byte UTF-8 (lead bytes `C3`–`C7`), which Chinese text otherwise never holds: one byte
 /// scan keeps the regex off nearly every file.
@@ -102,6 +115,9 @@ mod tests {
         let plain = "新华社(Xinhua) 图(a) 北京(běijīng dàxué)";
         assert_eq!(strip_pinyin_residue(plain).0, plain);
         assert_eq!(strip_pinyin_residue("没有拼音的文字").1, 0);
+        assert!(may_hold_pinyin_residue("周口晚報(bào)"));
+        assert!(may_hold_pinyin_residue("區(qū)"));
+        assert!(!may_hold_pinyin_residue("新华社(Xinhua) 图(a)"));
     }
 
     #[test]

@@ -87,6 +87,39 @@ pub fn is_trailer_line(line: &str) -> bool {
     end_marker(line).is_some()
 }
 
+/// The indices of the lines that mention enpproperty, in order: one pass over `whole`, the
+/// buffer the lines are slices of (each hit is mapped to its line by address).
+fn marker_lines(lines: &[&str], whole: &str) -> Vec<usize> {
+    let base = whole.as_ptr() as usize;
+    let within = |l: &&str| {
+        let at = l.as_ptr() as usize;
+        at >= base && at + l.len() <= base + whole.len()
+    };
+    if !lines.iter().all(within) {
+        // Lines from elsewhere (tools and tests): look at each one.
+        return (0..lines.len())
+            .filter(|&k| end_marker(lines[k]).is_some())
+            .collect();
+    }
+    let bytes = whole.as_bytes();
+    // Capitals are a rare variant of the end marker: only the tail, where a trailer is, is
+    // searched for them.
+    let tail = bytes.len().saturating_sub(UPPER_TAIL_BYTES);
+    let mut hits: Vec<usize> = ENP
+        .find_iter(bytes)
+        .chain(ENP_UPPER.find_iter(&bytes[tail..]).map(|at| at + tail))
+        .filter_map(|at| {
+            let k = lines.partition_point(|l| l.as_ptr() as usize - base <= at);
+            k.checked_sub(1)
+        })
+        .collect();
+    hits.sort_unstable();
+    hits.dedup();
+    hits
+}
+
+const UPPER_TAIL_BYTES: usize = 2048;
+
 /// The end marker on `line`: its byte range. Only the first.
 fn end_marker(line: &str) -> Option<(usize, usize)> {
     let bytes = line.as_bytes();
@@ -130,14 +163,16 @@ fn tokens_of<'a>(lines: &[&'a str], from: usize, to: usize, out: &mut Vec<Token<
 /// `[-->] DATE [TIME] [SLOT…] N N PAPER URL N [N] HEADLINE… [ARTICLE-ID] [/enpproperty-->]`,
 /// wherever its lines break and whether or not its end marker survived. A line that merely
 /// mentions enpproperty is text. `Err` only for a trailer that cannot be read at all and names
-/// no id (the line number is the index into `lines`).
+/// no id (the line number is the index into `lines`). `whole` is the buffer the lines are
+/// slices of: the end markers are looked for in it in one pass rather than line by line.
 pub fn locate<'a>(
     lines: &[&'a str],
+    whole: &str,
 ) -> Result<Option<TrailerSpan<'a>>, (TransformErrorKind, usize)> {
     let malformed = |why: &str, at: usize| (TransformErrorKind::MalformedTrailer(why.into()), at);
     // Lines that end a comment, last first. One that the grammar does not back is text.
     let mut found: Option<TrailerSpan<'a>> = None;
-    for k in (0..lines.len()).rev() {
+    for k in marker_lines(lines, whole).into_iter().rev() {
         let Some((start, end)) = end_marker(lines[k]) else {
             continue;
         };
@@ -163,7 +198,7 @@ pub fn locate<'a>(
         // that quotes the marker.
         let trailer_like = backed
             || lines.len() - k <= 2
-            || span.tokens.iter().any(|t| URL.is_match(t))
+            || span.tokens.iter().any(|t| is_url(t))
             || looks_like_trailer_start(lines[span.first]);
         if trailer_like {
             found = Some(span);
@@ -184,7 +219,7 @@ pub fn locate<'a>(
         tokens_of(lines, top, bottom + 1, &mut tokens);
         let texts: Vec<&str> = tokens.iter().map(|t| t.text).collect();
         for u in (0..tokens.len()).rev() {
-            if tokens[u].line != url_line || !URL.is_match(texts[u]) {
+            if tokens[u].line != url_line || !is_url(texts[u]) {
                 continue;
             }
             let Some(start) = grammar_start(&texts, u) else {
@@ -198,7 +233,7 @@ pub fn locate<'a>(
                 let mut k = url_line + 1;
                 while k <= bottom {
                     let l = lines[k];
-                    if URL.is_match(l) || l.contains("http") || !chars_at_most(l, 40) {
+                    if is_url(l) || l.contains("http") || !chars_at_most(l, 40) {
                         break;
                     }
                     k += 1;
@@ -262,7 +297,7 @@ fn span_ending_at<'a>(lines: &[&'a str], k: usize, start: usize, end: usize) -> 
     let texts: Vec<&str> = tokens.iter().map(|t| t.text).collect();
     // Where the trailer starts: its date (found from the URL), else the nearest `-->`, else the
     // marker's own line.
-    let url = (0..texts.len()).rev().find(|&i| URL.is_match(texts[i]));
+    let url = (0..texts.len()).rev().find(|&i| is_url(texts[i]));
     let start_at = url
         .and_then(|u| grammar_start(&texts, u).or_else(|| loose_start(&texts, &tokens, u)))
         .or_else(|| {
@@ -340,7 +375,7 @@ fn grammar_start(texts: &[&str], u: usize) -> Option<usize> {
     let date = (lowest..ids_at).rev().find(|&i| is_date_token(texts[i]))?;
     // A URL between the date and the ids means this URL follows another trailer (a list of
     // other articles after it), not that it is one.
-    if texts[date..ids_at].iter().any(|t| URL.is_match(t)) {
+    if texts[date..ids_at].iter().any(|t| is_url(t)) {
         return None;
     }
     // The `-->` alone before the date belongs to the trailer too.
@@ -377,9 +412,14 @@ fn ids_and_paper(texts: &[&str], u: usize) -> Option<(usize, usize)> {
         let ids = u.checked_sub(words + 2)?;
         let paper_ok = texts[u - words..u]
             .iter()
-            .all(|t| !is_integer(t) && !URL.is_match(t));
+            .all(|t| !is_integer(t) && !is_url(t));
         (paper_ok && small(ids) && small(ids + 1)).then_some((ids, words))
     })
+}
+
+/// A URL token: the regex behind a byte search for `htm`, which every form holds.
+fn is_url(token: &str) -> bool {
+    HTM.find(token.as_bytes()).is_some() && URL.is_match(token)
 }
 
 /// A paper's name of more words than this is not a paper's name.
@@ -393,7 +433,7 @@ fn is_date_token(t: &str) -> bool {
 fn shaped_url(tokens: &[&str]) -> Option<usize> {
     (0..tokens.len())
         .rev()
-        .find(|&u| URL.is_match(tokens[u]) && ids_before(tokens, u).is_some())
+        .find(|&u| is_url(tokens[u]) && ids_before(tokens, u).is_some())
 }
 
 /// Parses a one-line trailer, end marker included: for tools and tests. `in_header` tells
@@ -432,7 +472,7 @@ pub fn parse_span(
         }
     }
     let url_at =
-        shaped_url(&tokens).or_else(|| (0..tokens.len()).rev().find(|&i| URL.is_match(tokens[i])));
+        shaped_url(&tokens).or_else(|| (0..tokens.len()).rev().find(|&i| is_url(tokens[i])));
     let Some(url_at) = url_at else {
         return Err(broken(malformed("no content_<id>.html URL"), None));
     };
@@ -645,7 +685,7 @@ mod tests {
     /// Locates and parses the trailer of `text` (lines split on `\n`).
     fn found(text: &str) -> (TrailerSpan<'_>, ParsedTrailer) {
         let lines: Vec<&str> = text.lines().collect();
-        let span = locate(&lines).unwrap().expect("a trailer");
+        let span = locate(&lines, text).unwrap().expect("a trailer");
         let parsed = parse_span(&span, &|_| false).unwrap();
         (span, parsed)
     }
@@ -711,7 +751,7 @@ mod tests {
     #[test]
     fn a_body_line_that_mentions_enpproperty_is_text() {
         let lines = ["标题", "旧系统的 enpproperty 注释里存着作者。", "正文。"];
-        assert!(locate(&lines).unwrap().is_none());
+        assert!(locate(&lines, "").unwrap().is_none());
         let lines = [
             "标题",
             "它以 /enpproperty--> 结尾,这是一句正文里的话,不是尾部。",
@@ -719,7 +759,7 @@ mod tests {
             "又一段正文。",
             "再一段。",
         ];
-        assert!(locate(&lines).unwrap().is_none());
+        assert!(locate(&lines, "").unwrap().is_none());
     }
 
     #[test]
