@@ -31,7 +31,9 @@ use crate::extract::archive::{self, ArchiveFile, Shard, Walked};
 use crate::extract::read::{read_file, FileRead, FileReader};
 use crate::extract::{watch, Claim, Inbox, QuarantineReport, WatchRules};
 use crate::load::retry::Backoff;
-use crate::load::{LoadError, Loader, Outcome, Prepared, ProgressEntry, ProgressPages, Receipt};
+use crate::load::{
+    BatchWrite, LoadError, Loader, Outcome, Prepared, ProgressEntry, ProgressPages, Receipt,
+};
 use crate::settings::{LoadSettings, Pipeline};
 use crate::transform::{self, ParseOptions, TransformError};
 
@@ -1271,8 +1273,10 @@ impl Writer {
 
     async fn write_with_retry(&self, articles: &[Prepared]) -> Result<Vec<Outcome>, LoadError> {
         let mut backoff = Backoff::new(self.budget);
+        // Kept across attempts: a retry resumes the batch and recognises its own writes.
+        let mut batch = BatchWrite::new(articles);
         loop {
-            match self.loader.write_batch(articles).await {
+            match self.loader.write_batch_resuming(&mut batch).await {
                 Ok(outcomes) => return Ok(outcomes),
                 Err(e) if e.is_transient() => {
                     bump(&self.stats.retries);
@@ -1324,7 +1328,7 @@ impl Writer {
                     }
                     Disposal::Written(Outcome::Inserted) => ("inserted", None),
                     Disposal::Written(Outcome::Updated(_)) => ("updated", None),
-                    Disposal::Written(Outcome::Unchanged) => ("unchanged", None),
+                    Disposal::Written(Outcome::Unchanged(_)) => ("unchanged", None),
                 };
                 if quarantined.is_none() {
                     let counter = match label {
@@ -1339,7 +1343,7 @@ impl Writer {
                         file = %shown,
                         outcome = label,
                         id = article.as_ref().map(|a| a.id.as_str()).unwrap_or(""),
-                        revision = match &disposal { Disposal::Written(Outcome::Updated(r)) => *r, Disposal::Written(Outcome::Inserted) => 1, _ => 0 },
+                        revision = match &disposal { Disposal::Written(Outcome::Updated(r) | Outcome::Unchanged(r)) => *r, Disposal::Written(Outcome::Inserted) => 1, _ => 0 },
                         "file loaded"
                     );
                 }

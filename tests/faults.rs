@@ -133,3 +133,116 @@ async fn the_daemon_shows_retries_in_metrics() {
     assert_eq!(ws.articles().await.len(), 50);
     ws.cleanup().await;
 }
+
+/// The number after `label` in a run's printed summary.
+fn summary_count(stdout: &[u8], label: &str) -> i64 {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .find_map(|l| {
+            let mut w = l.split_whitespace();
+            (w.next() == Some(label)).then(|| w.next()?.parse().ok())?
+        })
+        .unwrap_or(-1)
+}
+
+/// The text of a log without its terminal colour sequences (`ESC [ … m`).
+fn strip_colours(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c == 'm' {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Every `file loaded` event of a run's log has `revision=want`.
+fn assert_logged_revisions(stderr: &[u8], want: i32, n: usize) {
+    let log = strip_colours(&String::from_utf8_lossy(stderr));
+    let loaded: Vec<&str> = log.lines().filter(|l| l.contains("file loaded")).collect();
+    assert_eq!(loaded.len(), n, "{log}");
+    let wrong: Vec<&&str> = loaded
+        .iter()
+        .filter(|l| !l.contains(&format!("revision={want}")))
+        .collect();
+    assert!(wrong.is_empty(), "events with another revision: {wrong:?}");
+}
+
+/// Issue 14: when the connection drops after the server applied a batch, before its reply
+/// arrived, the retry meets its own writes. They are counted as inserted (or updated), never as
+/// unchanged, in the summary, the run record and the log, for inserts and for replaces.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lost_reply_is_counted_as_written_not_unchanged() {
+    let storage = tempfile::tempdir().unwrap();
+    let server = PrivateServer::start(storage.path());
+    for api in ["bulk-write", "legacy"] {
+        let proxy = proxy::Proxy::start(server.addr());
+        let ws = Workspace::with(
+            "lost_reply",
+            Options {
+                uri: Some(proxy.uri()),
+                write_api: api,
+                batch_size: 50,
+                ..Options::default()
+            },
+        );
+        // Only the write commands of whole batches are this big.
+        proxy.drop_replies(20_000, 8);
+        fill_inbox(&ws, 80_000, 500);
+        let out = ws.cmd().args(["run", "--once"]).assert().success();
+        let out = out.get_output();
+        assert!(proxy.drops() >= 1, "{api}: no reply was dropped");
+        let run = ws.last_run().await;
+        assert_eq!(
+            (count(&run, "inserted"), count(&run, "unchanged")),
+            (500, 0),
+            "{api}: {run}"
+        );
+        assert_eq!(summary_count(&out.stdout, "inserted"), 500, "{api}");
+        assert_eq!(summary_count(&out.stdout, "unchanged"), 0, "{api}");
+        assert_logged_revisions(&out.stderr, 1, 500);
+        let docs = ws.articles().await;
+        assert_eq!(docs.len(), 500);
+        assert!(docs.iter().all(|d| d.get_i32("revision") == Ok(1)));
+
+        // Corrections of 100 of them: replaces whose replies get lost.
+        for id in 80_000..80_100 {
+            ws.drop_file(
+                &format!("content_{id}.txt"),
+                article(id, &format!("测试新闻第{id}号稿件"), &paragraphs(id + 7, 3)),
+            );
+        }
+        proxy.drop_replies(20_000, 4);
+        let out = ws.cmd().args(["run", "--once"]).assert().success();
+        let out = out.get_output();
+        assert!(
+            proxy.drops() >= 9,
+            "{api}: no reply of a replace was dropped"
+        );
+        let run = ws.last_run().await;
+        assert_eq!(
+            (count(&run, "updated"), count(&run, "unchanged")),
+            (100, 0),
+            "{api}: {run}"
+        );
+        assert_eq!(summary_count(&out.stdout, "updated"), 100, "{api}");
+        assert_logged_revisions(&out.stderr, 2, 100);
+        let docs = ws.articles().await;
+        assert_eq!(docs.len(), 500);
+        let revised = docs
+            .iter()
+            .filter(|d| d.get_i32("revision") == Ok(2))
+            .count();
+        assert_eq!(revised, 100);
+        assert_eq!(ws.collection("article_revisions").await.len(), 100);
+        assert!(ws.files("inbox").is_empty() && ws.files("processing").is_empty());
+        ws.cleanup().await;
+    }
+}
