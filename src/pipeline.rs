@@ -251,11 +251,14 @@ impl Stop {
     }
 }
 
-/// What `/readyz` reports: is the database answering, are the inboxes readable.
+/// What `/readyz` reports: is the database answering, are the inboxes readable and watched.
 #[derive(Debug)]
 pub struct Health {
     db_ok: AtomicBool,
     inboxes_ok: AtomicBool,
+    /// Per inbox (pipeline order), the directory its watch is on, if it has one; inboxes not
+    /// listed (a run that does not watch) need none.
+    watched: Mutex<Vec<Option<watch::DirId>>>,
 }
 
 impl Default for Health {
@@ -263,6 +266,7 @@ impl Default for Health {
         Health {
             db_ok: AtomicBool::new(true),
             inboxes_ok: AtomicBool::new(true),
+            watched: Mutex::new(Vec::new()),
         }
     }
 }
@@ -283,6 +287,26 @@ impl Health {
 
     pub fn inboxes_ok(&self) -> bool {
         self.inboxes_ok.load(Ordering::Relaxed)
+    }
+
+    pub fn set_watched(&self, inbox: usize, on: Option<watch::DirId>) {
+        if let Ok(mut w) = self.watched.lock() {
+            if w.len() <= inbox {
+                w.resize(inbox + 1, None);
+            }
+            w[inbox] = on;
+        }
+    }
+
+    /// Whether inbox `i` (pipeline order), at `path`, has a working watch or needs none. The
+    /// directory now at the path is compared with the watched one: an inbox made again a
+    /// moment ago is not watched yet, whatever the watch loop last saw.
+    pub fn watched(&self, inbox: usize, path: &Path) -> bool {
+        let on = match self.watched.lock() {
+            Ok(w) if inbox < w.len() => w[inbox],
+            _ => return true,
+        };
+        on.is_some() && on == watch::dir_id(path)
     }
 }
 
@@ -573,15 +597,19 @@ impl Run {
                 extract_once(&inboxes, &send, &stopped)
                     .map_err(|e| format!("listing an inbox: {e}"))
             }),
-            Mode::Watch(rules) => tokio::task::spawn_blocking(move || {
-                let stopped = || stop.is_set() || shutdown.is_set();
-                // A watcher's claims go on one at a time: the next may be long in coming.
-                let send = |claim: Claim| {
-                    send_claims(&inboxes, &files, vec![claim], &stats, &pipelines, &stopped)
-                };
-                watch::watch_inboxes(&inboxes, &rules, &send, &stopped)
-                    .map_err(|e| format!("watching: {e}"))
-            }),
+            Mode::Watch(rules) => {
+                let health = self.health.clone();
+                tokio::task::spawn_blocking(move || {
+                    let stopped = || stop.is_set() || shutdown.is_set();
+                    // A watcher's claims go on one at a time: the next may be long in coming.
+                    let send = |claim: Claim| {
+                        send_claims(&inboxes, &files, vec![claim], &stats, &pipelines, &stopped)
+                    };
+                    let watched = |i: usize, on| health.set_watched(i, on);
+                    watch::watch_inboxes(&inboxes, &rules, &send, &stopped, &watched)
+                        .map_err(|e| format!("watching: {e}"))
+                })
+            }
             Mode::Backfill(plan) => {
                 let (walk_tx, walk_rx) = flume::bounded::<Vec<Walked>>(WALK_QUEUE);
                 let Some(pipeline) = self.pipelines.first() else {

@@ -4,6 +4,12 @@
 //! when the queue overflows, and network filesystems send none. So every inbox is also rescanned
 //! every `rescan_interval_ms` (and at the times of the pipeline's cron `schedule`).
 //!
+//! A watch also ends without warning: the inbox is deleted or moved and recreated, a directory
+//! is mounted over it, the kernel's queue overflows, the watch reports an error. Each tick the
+//! loop checks that every watch is still on the directory now at the inbox's path, and renews
+//! the ones that are not (or that said they broke) as soon as the inbox is back, rescanning it
+//! at once for what landed meanwhile.
+//!
 //! A file that arrives by rename is complete: it is claimed at once. A file written in place is
 //! claimed when its size and mtime have not changed for `settle_ms` and no process holds it
 //! open for writing (asked of the kernel with a read lease, where leases are available).
@@ -11,7 +17,9 @@
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -27,6 +35,8 @@ const TICK: Duration = Duration::from_millis(100);
 /// Events waiting for the watch loop. When full, events are dropped: the next rescan finds the
 /// files anyway, and memory stays bounded during floods.
 const EVENT_QUEUE: usize = 16_384;
+/// How long after a failed attempt to watch an inbox the next one is made.
+const WATCH_RETRY: Duration = Duration::from_secs(1);
 
 /// One pipeline's watch rules.
 #[derive(Debug, Clone)]
@@ -44,36 +54,149 @@ struct Pending {
     changed_at: Instant,
 }
 
+/// A directory's device and inode: which directory a path names now.
+pub type DirId = (u64, u64);
+
+/// The directory at `path` now, if it is one.
+pub fn dir_id(path: &Path) -> Option<DirId> {
+    std::fs::metadata(path)
+        .ok()
+        .filter(|m| m.is_dir())
+        .map(|m| (m.dev(), m.ino()))
+}
+
+/// One inbox's watch, and how to tell it no longer works.
+struct InboxWatch {
+    watcher: Option<notify::RecommendedWatcher>,
+    /// The directory the watch is on: a watch follows its directory, so another one at the
+    /// inbox's path (recreated, moved in, mounted over) goes unwatched.
+    on: Option<DirId>,
+    /// Set by the watcher's thread when the watch broke: the inbox itself deleted or moved
+    /// away, the kernel's queue overflowed (events lost), an error.
+    broken: Arc<AtomicBool>,
+    /// Set when events were dropped because the loop's queue was full: a rescan finds them.
+    lost: Arc<AtomicBool>,
+    /// No new attempt to watch before then (after a failed one).
+    next_try: Instant,
+    /// Whether the last attempt failed, to warn once per failing streak.
+    failing: bool,
+    /// Whether the inbox has been watched before: a watch made again is counted.
+    renewal: bool,
+}
+
+impl InboxWatch {
+    fn new() -> InboxWatch {
+        InboxWatch {
+            watcher: None,
+            on: None,
+            broken: Arc::new(AtomicBool::new(false)),
+            lost: Arc::new(AtomicBool::new(false)),
+            next_try: Instant::now(),
+            failing: false,
+            renewal: false,
+        }
+    }
+
+    /// Checks the watch is still on the inbox's directory, and renews it when it is not and
+    /// the inbox is there. `true` when the inbox must be rescanned now (events may have been
+    /// lost, or it is watched again).
+    fn heal(
+        &mut self,
+        i: usize,
+        inbox: &Inbox,
+        events: &mpsc::SyncSender<(usize, notify::Event)>,
+        watched: &dyn Fn(usize, Option<DirId>),
+    ) -> bool {
+        let here = dir_id(&inbox.inbox);
+        let broken = self.broken.swap(false, Ordering::Relaxed);
+        let lost = self.lost.swap(false, Ordering::Relaxed);
+        if self.watcher.is_some() && !broken && self.on == here {
+            return lost;
+        }
+        if self.watcher.take().is_some() {
+            info!(pipeline = %inbox.pipeline_name, inbox = %inbox.inbox.display(), "the inbox's watch ended; watching it again once it is back");
+        }
+        self.on = None;
+        watched(i, None);
+        let Some(here) = here else {
+            return lost;
+        };
+        if Instant::now() < self.next_try {
+            return lost;
+        }
+        match self.watch(i, inbox, events) {
+            Ok(w) => {
+                self.watcher = Some(w);
+                self.on = Some(here);
+                self.failing = false;
+                watched(i, Some(here));
+                if self.renewal {
+                    metrics::counter!("article_etl_watch_renewals_total", "pipeline" => inbox.pipeline_name.clone()).increment(1);
+                    info!(pipeline = %inbox.pipeline_name, inbox = %inbox.inbox.display(), "watching the inbox again");
+                }
+                self.renewal = true;
+                true
+            }
+            Err(e) => {
+                self.next_try = Instant::now() + WATCH_RETRY;
+                // Rescans alone still find every file, only later.
+                if !self.failing {
+                    warn!(pipeline = %inbox.pipeline_name, inbox = %inbox.inbox.display(), error = %e, "cannot watch the inbox; relying on rescans, trying again every second");
+                }
+                self.failing = true;
+                lost
+            }
+        }
+    }
+
+    fn watch(
+        &self,
+        i: usize,
+        inbox: &Inbox,
+        events: &mpsc::SyncSender<(usize, notify::Event)>,
+    ) -> notify::Result<notify::RecommendedWatcher> {
+        let tx = events.clone();
+        let (broken, lost) = (self.broken.clone(), self.lost.clone());
+        let dir = inbox.inbox.clone();
+        let handler = move |res: notify::Result<notify::Event>| match res {
+            Ok(event) => {
+                let gone = event.paths.iter().any(|p| p == &dir)
+                    && matches!(
+                        event.kind,
+                        EventKind::Remove(_) | EventKind::Modify(ModifyKind::Name(_))
+                    );
+                if event.need_rescan() || gone {
+                    broken.store(true, Ordering::Relaxed);
+                } else if tx.try_send((i, event)).is_err() {
+                    lost.store(true, Ordering::Relaxed);
+                }
+            }
+            Err(e) => {
+                debug!(error = %e, "watch error; watching the inbox again");
+                broken.store(true, Ordering::Relaxed);
+            }
+        };
+        let mut w = notify::recommended_watcher(handler)?;
+        w.watch(&inbox.inbox, RecursiveMode::NonRecursive)?;
+        Ok(w)
+    }
+}
+
 /// Runs until `stopped()`: recovers dead claims, then claims finished files as they come.
 /// `send` hands a claim on (waiting while the next stage is full); `false` ends the watch.
+/// `watched(i, dir)` tells which directory inbox `i`'s watch is on, if it has one.
 pub fn watch_inboxes(
     inboxes: &[Arc<Inbox>],
     rules: &[WatchRules],
     send: &dyn Fn(Claim) -> bool,
     stopped: &dyn Fn() -> bool,
+    watched: &dyn Fn(usize, Option<DirId>),
 ) -> std::io::Result<()> {
     let (event_tx, event_rx) = mpsc::sync_channel::<(usize, notify::Event)>(EVENT_QUEUE);
-    let mut watchers = Vec::with_capacity(inboxes.len());
-    for (i, inbox) in inboxes.iter().enumerate() {
-        let tx = event_tx.clone();
-        let handler = move |res: notify::Result<notify::Event>| match res {
-            Ok(event) => {
-                let _ = tx.try_send((i, event));
-            }
-            Err(e) => debug!(error = %e, "watch error; the rescan will catch up"),
-        };
-        match notify::recommended_watcher(handler).and_then(|mut w| {
-            w.watch(&inbox.inbox, RecursiveMode::NonRecursive)
-                .map(|()| w)
-        }) {
-            Ok(w) => watchers.push(w),
-            // Rescans alone still find every file, only later.
-            Err(e) => {
-                warn!(pipeline = %inbox.pipeline_name, error = %e, "cannot watch the inbox; relying on rescans")
-            }
-        }
+    let mut watches: Vec<InboxWatch> = inboxes.iter().map(|_| InboxWatch::new()).collect();
+    for (i, (inbox, w)) in inboxes.iter().zip(&mut watches).enumerate() {
+        w.heal(i, inbox, &event_tx, watched);
     }
-    drop(event_tx);
 
     for inbox in inboxes {
         for claim in inbox.recover()? {
@@ -107,6 +230,9 @@ pub fn watch_inboxes(
         let now = Instant::now();
         let wall = chrono::Utc::now();
         for (i, inbox) in inboxes.iter().enumerate() {
+            if watches[i].heal(i, inbox, &event_tx, watched) {
+                next_rescan[i] = now;
+            }
             let scheduled = next_scheduled[i].is_some_and(|t| wall >= t);
             if now >= next_rescan[i] || scheduled {
                 next_rescan[i] = now + rules[i].rescan_interval;
@@ -156,7 +282,7 @@ pub fn watch_inboxes(
             }
         }
     }
-    drop(watchers);
+    drop(watches);
     Ok(())
 }
 
