@@ -246,3 +246,175 @@ async fn a_lost_reply_is_counted_as_written_not_unchanged() {
         ws.cleanup().await;
     }
 }
+
+/// A small tmpfs of the test's own, unmounted when the test ends. `None` (said loudly) where
+/// the test cannot mount one (not root, no CAP_SYS_ADMIN).
+struct Tmpfs {
+    dir: std::path::PathBuf,
+}
+
+impl Tmpfs {
+    fn mount(dir: &std::path::Path, size: &str) -> Option<Tmpfs> {
+        std::fs::create_dir_all(dir).unwrap();
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .output();
+        match out {
+            Ok(o) if o.status.success() => Some(Tmpfs {
+                dir: dir.to_path_buf(),
+            }),
+            Ok(o) => {
+                eprintln!(
+                    "SKIPPED: cannot mount a tmpfs on {} (root only): {}",
+                    dir.display(),
+                    String::from_utf8_lossy(&o.stderr).trim()
+                );
+                None
+            }
+            Err(e) => {
+                eprintln!("SKIPPED: cannot run mount: {e}");
+                None
+            }
+        }
+    }
+
+    /// Fills the filesystem up with `filler` until the last few kilobytes (less than a page,
+    /// so that no file can grow any more).
+    fn fill(&self) -> std::path::PathBuf {
+        use std::io::Write;
+        let path = self.dir.join("filler");
+        let mut f = std::fs::File::create(&path).unwrap();
+        let chunk = vec![0u8; 1024];
+        for _ in 0..1_000_000 {
+            if f.write_all(&chunk).is_err() {
+                break;
+            }
+        }
+        let _ = f.sync_all();
+        path
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.dir)
+            .status();
+    }
+}
+
+/// Issue 14: the work area (inbox and work dir) on a small tmpfs filled to the last
+/// kilobytes. A start that cannot write its lock fails with the path and the cause and leaves
+/// no lock file; a daemon that cannot write a quarantine report leaves nothing in
+/// `quarantine/`, keeps the file in `processing/` and goes on loading the good files; once
+/// there is room, the next run quarantines it. Nothing is lost or duplicated.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_work_area_leaves_no_litter() {
+    let mut ws = Workspace::with(
+        "full_disk",
+        Options {
+            settle_ms: 300,
+            ..Options::default()
+        },
+    );
+    let area = ws.dir.path().join("area");
+    let Some(fs) = Tmpfs::mount(&area, "512k") else {
+        return;
+    };
+    let pipeline = ws.dir.path().join("pipelines/test-daily.toml");
+    let settings = std::fs::read_to_string(&pipeline)
+        .unwrap()
+        .replace("\"../inbox\"", "\"../area/inbox\"")
+        .replace("\"../work\"", "\"../area/work\"");
+    std::fs::write(&pipeline, settings).unwrap();
+    ws.inbox = area.join("inbox");
+    ws.work = area.join("work");
+    let staging = area.join("staging");
+    for dir in [&ws.inbox, &staging] {
+        std::fs::create_dir_all(dir).unwrap();
+    }
+    // Written now, while there is room; renamed into the inbox later (a rename needs none).
+    for id in 95_000..95_010 {
+        std::fs::write(
+            staging.join(format!("content_{id}.txt")),
+            article(id, &format!("满盘测试第{id}号"), &paragraphs(id, 2)),
+        )
+        .unwrap();
+    }
+    for b in 0..2 {
+        std::fs::write(staging.join(format!("bad-{b}.txt")), b"\x00binary\x00").unwrap();
+    }
+    let land = |name: &str| std::fs::rename(staging.join(name), ws.inbox.join(name)).unwrap();
+    let owners = || ws.files(".owners");
+
+    // A start on the full disk: the lock file cannot be written.
+    let filler = fs.fill();
+    land("content_95000.txt");
+    let out = ws.cmd().args(["run", "--once"]).assert().code(3);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(
+        stderr.contains(".owners") && stderr.contains("No space left on device"),
+        "the error names the path and the cause: {stderr}"
+    );
+    assert!(owners().is_empty(), "a lock file was left: {:?}", owners());
+    assert_eq!(ws.files("inbox"), ["content_95000.txt"]);
+
+    // With room to start, the daemon takes its lock; then the disk fills up under it.
+    std::fs::remove_file(&filler).unwrap();
+    let mut daemon = ws.start_daemon();
+    assert!(wait_for(Duration::from_secs(30), || ws.files("done").len() == 1));
+    let filler = fs.fill();
+    for b in 0..2 {
+        land(&format!("bad-{b}.txt"));
+    }
+    for id in 95_001..95_010 {
+        land(&format!("content_{id}.txt"));
+    }
+    assert!(
+        wait_for(Duration::from_secs(30), || ws.files("done").len() == 10
+            && ws.files("processing").len() == 2),
+        "{}",
+        ws.daemon_log()
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        ws.files("quarantine").is_empty(),
+        "litter in quarantine/: {:?}",
+        ws.files("quarantine")
+    );
+    let log = ws.daemon_log();
+    assert!(
+        log.contains("cannot quarantine") && log.contains("No space left on device"),
+        "{log}"
+    );
+    assert_eq!(ws.http_get("/readyz").map(|r| r.0), Some(200));
+    signal(&daemon, libc::SIGTERM);
+    assert_eq!(wait_exit(&mut daemon, Duration::from_secs(30)), Some(0));
+    assert!(owners().is_empty(), "a lock file was left: {:?}", owners());
+
+    // Room again: the next run quarantines the two files it could not.
+    std::fs::remove_file(&filler).unwrap();
+    ws.cmd().args(["-q", "run", "--once"]).assert().success();
+    let mut quarantined = ws.files("quarantine");
+    quarantined.sort();
+    assert_eq!(
+        quarantined,
+        [
+            "bad-0.txt",
+            "bad-0.txt.error.json",
+            "bad-1.txt",
+            "bad-1.txt.error.json"
+        ]
+    );
+    assert!(ws.files("processing").is_empty() && ws.files("inbox").is_empty());
+    assert!(owners().is_empty());
+    let docs = ws.articles().await;
+    assert_eq!(docs.len(), 10);
+    assert!(docs.iter().all(|d| d.get_i32("revision") == Ok(1)));
+    let runs = ws.collection("ingest_runs").await;
+    let inserted: i64 = runs.iter().map(|r| count(r, "inserted")).sum();
+    assert_eq!(inserted, 10, "{runs:?}");
+    ws.cleanup().await;
+}
