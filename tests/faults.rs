@@ -418,3 +418,110 @@ async fn a_full_work_area_leaves_no_litter() {
     assert_eq!(inserted, 10, "{runs:?}");
     ws.cleanup().await;
 }
+
+/// The run ids of the stored articles, with how many each wrote.
+async fn articles_by_run(ws: &Workspace) -> std::collections::BTreeMap<String, i64> {
+    let mut by_run = std::collections::BTreeMap::new();
+    for d in ws.articles().await {
+        let run = d
+            .get_document("ingest")
+            .ok()
+            .and_then(|i| i.get_str("run_id").ok())
+            .unwrap_or("")
+            .to_owned();
+        *by_run.entry(run).or_insert(0) += 1;
+    }
+    by_run
+}
+
+/// Issue 14: the server stopped (SIGSTOP) under `run --once` until the run gives up: it exits 1
+/// with every unwritten file back in the inbox, and its run record, which the hung server
+/// could not take, is kept in the work dir. Once the server runs again (SIGCONT), the next run
+/// writes that record, then loads the rest: `status` shows both runs, nothing is lost or
+/// duplicated, and every count agrees with the database.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_record_outlives_a_hung_server() {
+    let storage = tempfile::tempdir().unwrap();
+    let server = PrivateServer::start(storage.path());
+    let ws = Workspace::with(
+        "hung_server",
+        Options {
+            uri: Some(server.uri.clone()),
+            batch_size: 20,
+            writers: 1,
+            retry_budget_ms: 3_000,
+            server_selection_timeout_ms: 1_000,
+            ..Options::default()
+        },
+    );
+    let total = 400;
+    fill_inbox(&ws, 96_000, total);
+    let mut first = ws
+        .std_cmd()
+        .args(["run", "--once"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(
+        wait_for(Duration::from_secs(60), || ws.files("done").len() >= 40),
+        "the first run did not start loading"
+    );
+    server.signal(libc::SIGSTOP);
+    let code = wait_exit(&mut first, Duration::from_secs(90));
+    server.signal(libc::SIGCONT);
+    assert_eq!(code, Some(1), "the run gives up on a hung server");
+    let kept = ws.files(".runs");
+    assert_eq!(kept.len(), 1, "the run record is kept: {kept:?}");
+    assert!(ws.files("processing").is_empty());
+    let left = ws.files("inbox").len() as u64;
+    assert!(left > 0 && left < total);
+    let status = ws.cmd().args(["status"]).assert().success();
+    let status = String::from_utf8_lossy(&status.get_output().stdout).into_owned();
+    assert!(
+        status.contains("run records kept in the work dirs (.runs/), written by the next run: 1"),
+        "{status}"
+    );
+
+    let out = ws.cmd().args(["run", "--once"]).assert().success();
+    assert!(ws.files(".runs").is_empty(), "the kept record was written");
+    let status = ws.cmd().args(["status"]).assert().success();
+    let status = String::from_utf8_lossy(&status.get_output().stdout).into_owned();
+    let runs = ws.collection("ingest_runs").await;
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    for r in &runs {
+        assert!(
+            status.contains(r.get_str("_id").unwrap()),
+            "status shows every run:\n{status}"
+        );
+    }
+    let gave_up = runs
+        .iter()
+        .find(|r| r.get_str("status") == Ok("incomplete"))
+        .expect("the first run's record, as it ended");
+    assert!(count(gave_up, "failed") >= 1 && gave_up.get_str("error").is_ok());
+    assert!(gave_up.get_datetime("ended_at").is_ok());
+    let second = ws.last_run().await;
+    assert_eq!(second.get_str("status"), Ok("ok"));
+
+    // Nothing lost or duplicated; each run's inserts are the documents carrying its id. The
+    // first run's last batch may have been applied after it gave up (the server ran it on
+    // SIGCONT): those files were back in the inbox, and the second run finds them unchanged.
+    let docs = ws.articles().await;
+    assert_eq!(docs.len() as u64, total);
+    assert_eq!(ws.files("done").len() as u64, total);
+    assert!(ws.files("inbox").is_empty() && ws.files("processing").is_empty());
+    let by_run = articles_by_run(&ws).await;
+    let id_of = |r: &Document| r.get_str("_id").unwrap().to_owned();
+    assert_eq!(
+        by_run.get(&id_of(&second)).copied().unwrap_or(0),
+        count(&second, "inserted")
+    );
+    assert!(by_run.get(&id_of(gave_up)).copied().unwrap_or(0) >= count(gave_up, "inserted"));
+    assert_eq!(
+        count(&second, "inserted") + count(&second, "unchanged"),
+        left as i64
+    );
+    assert_eq!(summary_count(&out.get_output().stdout, "seen"), left as i64);
+    ws.cleanup().await;
+}
