@@ -525,3 +525,151 @@ async fn a_run_record_outlives_a_hung_server() {
     assert_eq!(summary_count(&out.get_output().stdout, "seen"), left as i64);
     ws.cleanup().await;
 }
+
+/// Connections reset by the network after a byte budget, mid-request or mid-reply: every
+/// batch is retried until written, and counted once, as inserted, on both write paths.
+#[tokio::test(flavor = "multi_thread")]
+async fn connections_reset_mid_stream_lose_nothing() {
+    let storage = tempfile::tempdir().unwrap();
+    let server = PrivateServer::start(storage.path());
+    for (k, api) in ["bulk-write", "legacy"].into_iter().enumerate() {
+        let proxy = proxy::Proxy::start(server.addr());
+        let ws = Workspace::with(
+            "resets",
+            Options {
+                uri: Some(proxy.uri()),
+                write_api: api,
+                batch_size: 50,
+                ..Options::default()
+            },
+        );
+        // About one batch's command: some resets cut a request, some a reply.
+        proxy.reset_after(100_000, 6);
+        let first = 97_000 + 1000 * k as u64;
+        fill_inbox(&ws, first, 400);
+        ws.cmd().args(["-q", "run", "--once"]).assert().success();
+        assert!(proxy.resets() >= 1, "{api}: no connection was reset");
+        let run = ws.last_run().await;
+        assert_eq!(
+            (count(&run, "inserted"), count(&run, "unchanged")),
+            (400, 0),
+            "{api}: {run}"
+        );
+        assert!(count(&run, "retries") >= 1, "{api}: {run}");
+        let docs = ws.articles().await;
+        assert_eq!(docs.len(), 400);
+        assert!(docs.iter().all(|d| d.get_i32("revision") == Ok(1)));
+        assert_eq!(ws.files("done").len(), 400);
+        assert!(ws.files("inbox").is_empty() && ws.files("processing").is_empty());
+        ws.cleanup().await;
+    }
+}
+
+/// The path to the server stalls (no byte moves either way for 8 s) under the daemon:
+/// `/readyz` says 503 during the stall and 200 after it, and every file is loaded once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stalled_connection_is_ridden_out_by_the_daemon() {
+    let storage = tempfile::tempdir().unwrap();
+    let server = PrivateServer::start(storage.path());
+    let proxy = proxy::Proxy::start(server.addr());
+    let ws = Workspace::with(
+        "stall",
+        Options {
+            uri: Some(proxy.uri()),
+            batch_size: 20,
+            writers: 1,
+            server_selection_timeout_ms: 2_000,
+            ..Options::default()
+        },
+    );
+    let mut daemon = ws.start_daemon();
+    let ready = || ws.http_get("/readyz").map(|r| r.0);
+    assert!(wait_for(Duration::from_secs(30), || ready() == Some(200)));
+    fill_inbox(&ws, 99_000, 300);
+    assert!(wait_for(Duration::from_secs(60), || ws.files("done").len() >= 20));
+    let stalled = std::time::Instant::now();
+    proxy.stall(Duration::from_secs(8));
+    let mut saw_503 = false;
+    while stalled.elapsed() < Duration::from_secs(8) {
+        saw_503 |= ready() == Some(503);
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(saw_503, "/readyz did not report the stalled server");
+    assert!(
+        wait_for(Duration::from_secs(90), || ws.files("done").len() == 300),
+        "{}",
+        ws.daemon_log()
+    );
+    assert!(wait_for(Duration::from_secs(30), || ready() == Some(200)));
+    assert_eq!(
+        ws.metric("article_etl_articles_total", &[("outcome", "inserted")]),
+        300.0
+    );
+    assert_eq!(
+        ws.metric("article_etl_articles_total", &[("outcome", "unchanged")]),
+        0.0
+    );
+    signal(&daemon, libc::SIGTERM);
+    assert_eq!(wait_exit(&mut daemon, Duration::from_secs(30)), Some(0));
+    let run = ws.last_run().await;
+    assert_eq!(count(&run, "inserted"), 300, "{run}");
+    assert_eq!(ws.articles().await.len(), 300);
+    assert!(ws.files("inbox").is_empty() && ws.files("processing").is_empty());
+    ws.cleanup().await;
+}
+
+/// The server killed (SIGKILL) under a busy daemon and started again on the same storage:
+/// `/readyz` says 503, then 200; every file is loaded once and counted once, as inserted.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_killed_and_restarted_under_the_daemon_loses_nothing() {
+    let storage = tempfile::tempdir().unwrap();
+    // Without a log sync on commit SecantusDB loses the last acknowledged writes when killed
+    // (a genuine mongod journals majority writes before acknowledging them).
+    let server = PrivateServer::start_with(storage.path(), &["--sync-on-commit"]);
+    let ws = Workspace::with(
+        "killed_server",
+        Options {
+            uri: Some(server.uri.clone()),
+            batch_size: 20,
+            writers: 1,
+            server_selection_timeout_ms: 1_000,
+            rescan_interval_ms: 2_000,
+            ..Options::default()
+        },
+    );
+    let mut daemon = ws.start_daemon();
+    let ready = || ws.http_get("/readyz").map(|r| r.0);
+    let total = 400;
+    fill_inbox(&ws, 98_000, total as u64);
+    assert!(wait_for(Duration::from_secs(60), || ws.files("done").len() >= 60));
+    server.signal(libc::SIGKILL);
+    assert!(
+        wait_for(Duration::from_secs(30), || ready() == Some(503)),
+        "/readyz did not report the outage"
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    server.restart();
+    assert!(
+        wait_for(Duration::from_secs(120), || ws.files("done").len() == total),
+        "{}",
+        ws.daemon_log()
+    );
+    assert!(wait_for(Duration::from_secs(30), || ready() == Some(200)));
+    assert_eq!(
+        ws.metric("article_etl_articles_total", &[("outcome", "inserted")]),
+        total as f64
+    );
+    assert_eq!(
+        ws.metric("article_etl_articles_total", &[("outcome", "unchanged")]),
+        0.0
+    );
+    assert!(ws.metric("article_etl_retries_total", &[]) >= 1.0);
+    signal(&daemon, libc::SIGTERM);
+    assert_eq!(wait_exit(&mut daemon, Duration::from_secs(30)), Some(0));
+    let docs = ws.articles().await;
+    assert_eq!(docs.len(), total);
+    assert!(docs.iter().all(|d| d.get_i32("revision") == Ok(1)));
+    assert_eq!(count(&ws.last_run().await, "inserted"), total as i64);
+    assert!(ws.files("inbox").is_empty() && ws.files("processing").is_empty());
+    ws.cleanup().await;
+}

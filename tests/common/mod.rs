@@ -67,6 +67,8 @@ pub struct PrivateServer {
     pub port: u16,
     pub storage: PathBuf,
     pub uri: String,
+    /// The extra flags it was started with, used again by `restart`.
+    flags: Vec<String>,
 }
 
 impl PrivateServer {
@@ -90,6 +92,7 @@ impl PrivateServer {
             port,
             storage: storage.to_path_buf(),
             uri,
+            flags: flags.iter().map(|f| f.to_string()).collect(),
         }
     }
 
@@ -123,13 +126,15 @@ impl PrivateServer {
     }
 
     pub fn restart(&self) {
-        start_testdb(&[
+        let port = self.port.to_string();
+        let mut args = vec![
             "--port",
-            &self.port.to_string(),
+            &port,
             "--storage",
             self.storage.to_str().expect("utf-8 temp path"),
-        ])
-        .expect("cannot restart the private SecantusDB");
+        ];
+        args.extend(self.flags.iter().map(String::as_str));
+        start_testdb(&args).expect("cannot restart the private SecantusDB");
     }
 }
 
