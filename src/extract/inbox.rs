@@ -579,6 +579,45 @@ fn create_dirs(dir: &Path, made: &mut Vec<PathBuf>) -> Result<(), (PathBuf, io::
 mod tests {
     use super::*;
 
+    /// A start that fails leaves the work dir as it found it, and says where and why.
+    #[test]
+    fn a_failed_open_leaves_nothing_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("inbox")).unwrap();
+        let work = dir.path().join("work");
+        std::fs::create_dir_all(&work).unwrap();
+        // `.owners` cannot be made: a file has its name.
+        std::fs::write(work.join(".owners"), "").unwrap();
+        let file = dir.path().join("p.toml");
+        std::fs::write(
+            &file,
+            "name = \"p\"\nsource = \"p\"\ninbox = \"inbox\"\nwork_dir = \"work\"\n",
+        )
+        .unwrap();
+        let p = crate::settings::Pipeline::load(&file).unwrap();
+        let err = Inbox::open(0, &p).unwrap_err().to_string();
+        assert!(err.contains(".owners"), "{err}");
+        let left: Vec<_> = fs::read_dir(&work)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left, [OsString::from(".owners")]);
+    }
+
+    #[test]
+    fn write_atomically_leaves_no_temp_file_when_it_fails() {
+        let dir = tempfile::tempdir().unwrap();
+        // The rename fails: the target is a non-empty directory.
+        let target = dir.path().join("r.json");
+        fs::create_dir_all(target.join("x")).unwrap();
+        assert!(write_atomically(&target, b"{}").is_err());
+        let left: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left, [OsString::from("r.json")]);
+    }
+
     #[test]
     fn long_names_are_shortened_to_fit() {
         let long = OsString::from(format!("{}.txt", "稿".repeat(84)));

@@ -422,6 +422,52 @@ fn ignore_lease_breaks() {
 mod tests {
     use super::*;
     use std::io::Write;
+    use std::sync::Mutex;
+
+    fn inbox_in(dir: &Path) -> Inbox {
+        std::fs::create_dir_all(dir.join("inbox")).unwrap();
+        let file = dir.join("p.toml");
+        std::fs::write(
+            &file,
+            "name = \"p\"\nsource = \"p\"\ninbox = \"inbox\"\nwork_dir = \"work\"\n",
+        )
+        .unwrap();
+        Inbox::open(0, &crate::settings::Pipeline::load(&file).unwrap()).unwrap()
+    }
+
+    /// A watch that said it broke (an overflowed queue, an error) is made again at the next
+    /// tick, and so is one whose inbox was replaced; a missing inbox is unwatched until back.
+    #[test]
+    fn a_broken_or_replaced_watch_is_made_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let inbox = inbox_in(dir.path());
+        let (tx, _rx) = mpsc::sync_channel(16);
+        let seen: Mutex<Vec<Option<DirId>>> = Mutex::new(Vec::new());
+        let watched = |_: usize, on: Option<DirId>| seen.lock().unwrap().push(on);
+        let last = || *seen.lock().unwrap().last().unwrap();
+        let mut w = InboxWatch::new();
+
+        assert!(w.heal(0, &inbox, &tx, &watched), "a new watch rescans");
+        assert_eq!(last(), dir_id(&inbox.inbox));
+        assert!(
+            !w.heal(0, &inbox, &tx, &watched),
+            "a working watch is left alone"
+        );
+
+        w.broken.store(true, Ordering::Relaxed);
+        assert!(w.heal(0, &inbox, &tx, &watched), "renewed, and rescanned");
+        assert!(w.watcher.is_some() && last() == dir_id(&inbox.inbox));
+
+        w.lost.store(true, Ordering::Relaxed);
+        assert!(w.heal(0, &inbox, &tx, &watched), "lost events: a rescan");
+
+        std::fs::remove_dir(&inbox.inbox).unwrap();
+        assert!(!w.heal(0, &inbox, &tx, &watched));
+        assert!(w.watcher.is_none() && last().is_none());
+        std::fs::create_dir(&inbox.inbox).unwrap();
+        assert!(w.heal(0, &inbox, &tx, &watched));
+        assert!(w.watcher.is_some() && last() == dir_id(&inbox.inbox));
+    }
 
     #[test]
     fn a_file_open_for_writing_is_seen_as_such() {
