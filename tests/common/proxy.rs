@@ -18,6 +18,9 @@ use tokio::net::{TcpListener, TcpStream};
 const POLL: Duration = Duration::from_millis(50);
 /// Bytes read at once from either side.
 const CHUNK: usize = 64 * 1024;
+/// How much of a request's start is kept to match `drop_needle`: the message header, the
+/// command's name and its first fields.
+const HEAD: usize = 128;
 
 #[derive(Default)]
 struct Faults {
@@ -28,8 +31,10 @@ struct Faults {
     /// The reply to a request of at least this many bytes is swallowed and the connection
     /// reset (0: never)...
     drop_min_request: AtomicU64,
-    /// ...this many more times.
+    /// ...this many more times...
     drops_left: AtomicU32,
+    /// ...when the request's first bytes hold these (a command name, an operation's key).
+    drop_needle: Mutex<Vec<u8>>,
     /// No byte moves either way until then.
     stalled_until: Mutex<Option<Instant>>,
     resets: AtomicU32,
@@ -110,6 +115,13 @@ impl Proxy {
     /// Forwards the next `times` requests of at least `min_request` bytes whole, then swallows
     /// their replies and resets the connection.
     pub fn drop_replies(&self, min_request: u64, times: u32) {
+        self.drop_replies_to(min_request, b"", times);
+    }
+
+    /// The same, for requests whose first bytes hold `needle`: `b"update\0"` is the key of an
+    /// `update` command and of a `bulkWrite` update operation.
+    pub fn drop_replies_to(&self, min_request: u64, needle: &[u8], times: u32) {
+        *self.faults.drop_needle.lock().unwrap() = needle.to_vec();
         self.faults.drops_left.store(times, Ordering::SeqCst);
         self.faults
             .drop_min_request
@@ -163,6 +175,7 @@ async fn forward(mut client: TcpStream, upstream: SocketAddr, f: Arc<Faults>) {
     // Bytes the connection carried, both ways, and the request bytes since the last reply.
     let mut carried: u64 = 0;
     let mut request: u64 = 0;
+    let mut head: Vec<u8> = Vec::with_capacity(HEAD);
     while !f.stop.load(Ordering::SeqCst) {
         if f.stalled() {
             tokio::time::sleep(POLL).await;
@@ -185,6 +198,11 @@ async fn forward(mut client: TcpStream, upstream: SocketAddr, f: Arc<Faults>) {
                 if server.write_all(&up[..n as usize]).await.is_err() {
                     break;
                 }
+                if request == 0 {
+                    head.clear();
+                }
+                let room = HEAD.saturating_sub(head.len()).min(n as usize);
+                head.extend_from_slice(&up[..room]);
                 carried += n;
                 request += n;
             }
@@ -192,7 +210,11 @@ async fn forward(mut client: TcpStream, upstream: SocketAddr, f: Arc<Faults>) {
                 let Ok(n @ 1..) = r else { break };
                 let n = n as u64;
                 let min = f.drop_min_request.load(Ordering::SeqCst);
-                if min > 0 && request >= min && Faults::take(&f.drops_left) {
+                let wanted = {
+                    let needle = f.drop_needle.lock().unwrap();
+                    needle.is_empty() || head.windows(needle.len()).any(|w| w == needle.as_slice())
+                };
+                if min > 0 && request >= min && wanted && Faults::take(&f.drops_left) {
                     // The server has answered, so it has applied the request: the reply is
                     // lost on the way.
                     f.drops.fetch_add(1, Ordering::SeqCst);
