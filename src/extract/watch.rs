@@ -37,6 +37,30 @@ const TICK: Duration = Duration::from_millis(100);
 const EVENT_QUEUE: usize = 16_384;
 /// How long after a failed attempt to watch an inbox the next one is made.
 const WATCH_RETRY: Duration = Duration::from_secs(1);
+/// How soon events dropped by a full queue are made up for by a rescan: during a flood they
+/// are dropped tick after tick, and a big inbox is not listed ten times a second.
+const LOST_EVENTS_RESCAN: Duration = Duration::from_secs(1);
+
+/// What a look at an inbox's watch asks of the next rescan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Rescan {
+    /// Nothing was missed.
+    No,
+    /// Events were dropped: a rescan soon.
+    Soon,
+    /// Watched again (files may have landed unseen): a rescan now.
+    Now,
+}
+
+impl Rescan {
+    fn soon_if(lost: bool) -> Rescan {
+        if lost {
+            Rescan::Soon
+        } else {
+            Rescan::No
+        }
+    }
+}
 
 /// One pipeline's watch rules.
 #[derive(Debug, Clone)]
@@ -98,20 +122,19 @@ impl InboxWatch {
     }
 
     /// Checks the watch is still on the inbox's directory, and renews it when it is not and
-    /// the inbox is there. `true` when the inbox must be rescanned now (events may have been
-    /// lost, or it is watched again).
+    /// the inbox is there; says when the inbox must be rescanned.
     fn heal(
         &mut self,
         i: usize,
         inbox: &Inbox,
         events: &mpsc::SyncSender<(usize, notify::Event)>,
         watched: &dyn Fn(usize, Option<DirId>),
-    ) -> bool {
+    ) -> Rescan {
         let here = dir_id(&inbox.inbox);
         let broken = self.broken.swap(false, Ordering::Relaxed);
         let lost = self.lost.swap(false, Ordering::Relaxed);
         if self.watcher.is_some() && !broken && self.on == here {
-            return lost;
+            return Rescan::soon_if(lost);
         }
         if self.watcher.take().is_some() {
             info!(pipeline = %inbox.pipeline_name, inbox = %inbox.inbox.display(), "the inbox's watch ended; watching it again once it is back");
@@ -119,10 +142,10 @@ impl InboxWatch {
         self.on = None;
         watched(i, None);
         let Some(here) = here else {
-            return lost;
+            return Rescan::soon_if(lost);
         };
         if Instant::now() < self.next_try {
-            return lost;
+            return Rescan::soon_if(lost);
         }
         match self.watch(i, inbox, events) {
             Ok(w) => {
@@ -135,7 +158,7 @@ impl InboxWatch {
                     info!(pipeline = %inbox.pipeline_name, inbox = %inbox.inbox.display(), "watching the inbox again");
                 }
                 self.renewal = true;
-                true
+                Rescan::Now
             }
             Err(e) => {
                 self.next_try = Instant::now() + WATCH_RETRY;
@@ -144,7 +167,7 @@ impl InboxWatch {
                     warn!(pipeline = %inbox.pipeline_name, inbox = %inbox.inbox.display(), error = %e, "cannot watch the inbox; relying on rescans, trying again every second");
                 }
                 self.failing = true;
-                lost
+                Rescan::soon_if(lost)
             }
         }
     }
@@ -230,8 +253,10 @@ pub fn watch_inboxes(
         let now = Instant::now();
         let wall = chrono::Utc::now();
         for (i, inbox) in inboxes.iter().enumerate() {
-            if watches[i].heal(i, inbox, &event_tx, watched) {
-                next_rescan[i] = now;
+            match watches[i].heal(i, inbox, &event_tx, watched) {
+                Rescan::Now => next_rescan[i] = now,
+                Rescan::Soon => next_rescan[i] = next_rescan[i].min(now + LOST_EVENTS_RESCAN),
+                Rescan::No => {}
             }
             let scheduled = next_scheduled[i].is_some_and(|t| wall >= t);
             if now >= next_rescan[i] || scheduled {
@@ -446,26 +471,24 @@ mod tests {
         let watched = |_: usize, on: Option<DirId>| seen.lock().unwrap().push(on);
         let last = || *seen.lock().unwrap().last().unwrap();
         let mut w = InboxWatch::new();
+        let (i, tx) = (&inbox, &tx);
 
-        assert!(w.heal(0, &inbox, &tx, &watched), "a new watch rescans");
+        assert_eq!(w.heal(0, i, tx, &watched), Rescan::Now, "a new watch");
         assert_eq!(last(), dir_id(&inbox.inbox));
-        assert!(
-            !w.heal(0, &inbox, &tx, &watched),
-            "a working watch is left alone"
-        );
+        assert_eq!(w.heal(0, i, tx, &watched), Rescan::No, "left alone");
 
         w.broken.store(true, Ordering::Relaxed);
-        assert!(w.heal(0, &inbox, &tx, &watched), "renewed, and rescanned");
+        assert_eq!(w.heal(0, i, tx, &watched), Rescan::Now, "renewed");
         assert!(w.watcher.is_some() && last() == dir_id(&inbox.inbox));
 
         w.lost.store(true, Ordering::Relaxed);
-        assert!(w.heal(0, &inbox, &tx, &watched), "lost events: a rescan");
+        assert_eq!(w.heal(0, i, tx, &watched), Rescan::Soon, "events lost");
 
         std::fs::remove_dir(&inbox.inbox).unwrap();
-        assert!(!w.heal(0, &inbox, &tx, &watched));
+        assert_eq!(w.heal(0, i, tx, &watched), Rescan::No);
         assert!(w.watcher.is_none() && last().is_none());
         std::fs::create_dir(&inbox.inbox).unwrap();
-        assert!(w.heal(0, &inbox, &tx, &watched));
+        assert_eq!(w.heal(0, i, tx, &watched), Rescan::Now, "back");
         assert!(w.watcher.is_some() && last() == dir_id(&inbox.inbox));
     }
 
