@@ -681,3 +681,54 @@ async fn a_server_killed_and_restarted_under_the_daemon_loses_nothing() {
     assert!(ws.files("inbox").is_empty() && ws.files("processing").is_empty());
     ws.cleanup().await;
 }
+
+/// The server stopped (SIGSTOP) for a few seconds under `run --once`, shorter than the retry
+/// budget: the run waits it out and exits 0. Writes sent while it was stopped are applied when
+/// it runs again (SIGCONT), after the run gave up on their replies: the retries find them and
+/// count them as inserted, so every count agrees with the database.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_stopped_briefly_under_run_once_is_waited_out() {
+    let storage = tempfile::tempdir().unwrap();
+    let server = PrivateServer::start(storage.path());
+    let ws = Workspace::with(
+        "stopped_briefly",
+        Options {
+            uri: Some(server.uri.clone()),
+            batch_size: 20,
+            retry_budget_ms: 30_000,
+            server_selection_timeout_ms: 1_000,
+            ..Options::default()
+        },
+    );
+    let total = 300;
+    fill_inbox(&ws, 94_000, total);
+    let mut run = ws
+        .std_cmd()
+        .args(["run", "--once"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(
+        wait_for(Duration::from_secs(60), || ws.files("done").len() >= 40),
+        "the run did not start loading"
+    );
+    server.signal(libc::SIGSTOP);
+    std::thread::sleep(Duration::from_secs(4));
+    server.signal(libc::SIGCONT);
+    assert_eq!(wait_exit(&mut run, Duration::from_secs(90)), Some(0));
+    let record = ws.last_run().await;
+    assert_eq!(
+        (count(&record, "inserted"), count(&record, "unchanged")),
+        (total as i64, 0),
+        "{record}"
+    );
+    assert!(count(&record, "retries") >= 1, "{record}");
+    let docs = ws.articles().await;
+    assert_eq!(docs.len() as u64, total);
+    assert!(docs.iter().all(|d| d.get_i32("revision") == Ok(1)));
+    assert_eq!(ws.files("done").len() as u64, total);
+    assert!(ws.files("inbox").is_empty() && ws.files("processing").is_empty());
+    assert!(ws.files(".runs").is_empty());
+    ws.cleanup().await;
+}
