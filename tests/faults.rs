@@ -190,6 +190,8 @@ async fn a_lost_reply_is_counted_as_written_not_unchanged() {
                 uri: Some(proxy.uri()),
                 write_api: api,
                 batch_size: 50,
+                // Room for one batch to lose all its replies, backing off each time.
+                retry_budget_ms: 60_000,
                 ..Options::default()
             },
         );
@@ -462,7 +464,8 @@ async fn a_run_record_outlives_a_hung_server() {
             ..Options::default()
         },
     );
-    let total = 400;
+    // Enough that the server is stopped long before the run could finish.
+    let total = 1000;
     fill_inbox(&ws, 96_000, total);
     let mut first = ws
         .std_cmd()
@@ -548,6 +551,7 @@ async fn connections_reset_mid_stream_lose_nothing() {
                 uri: Some(proxy.uri()),
                 write_api: api,
                 batch_size: 50,
+                retry_budget_ms: 60_000,
                 ..Options::default()
             },
         );
@@ -700,7 +704,8 @@ async fn a_server_stopped_briefly_under_run_once_is_waited_out() {
             ..Options::default()
         },
     );
-    let total = 300;
+    // Enough that the server is stopped long before the run could finish.
+    let total = 1000;
     fill_inbox(&ws, 94_000, total);
     let mut run = ws
         .std_cmd()
