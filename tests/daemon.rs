@@ -305,7 +305,7 @@ fn an_inbox_deleted_and_recreated_is_watched_again() {
             ws.daemon_log()
         );
     }
-    assert!(ws.metric("article_etl_watch_renewals_total", &[]) >= 2.0);
+    assert_eq!(ws.metric("article_etl_watch_renewals_total", &[]), 2.0);
     assert_eq!(
         ws.metric("article_etl_articles_total", &[("outcome", "inserted")]),
         5.0

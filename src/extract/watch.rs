@@ -78,15 +78,20 @@ struct Pending {
     changed_at: Instant,
 }
 
-/// A directory's device and inode: which directory a path names now.
-pub type DirId = (u64, u64);
+/// A directory's device, inode and birth time (ns, 0 where the filesystem keeps none): which
+/// directory a path names now. The birth time tells a directory made again at once, which
+/// often gets the inode number of the one just deleted.
+pub type DirId = (u64, u64, u128);
 
 /// The directory at `path` now, if it is one.
 pub fn dir_id(path: &Path) -> Option<DirId> {
-    std::fs::metadata(path)
+    let m = std::fs::metadata(path).ok().filter(|m| m.is_dir())?;
+    let born = m
+        .created()
         .ok()
-        .filter(|m| m.is_dir())
-        .map(|m| (m.dev(), m.ino()))
+        .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
+    Some((m.dev(), m.ino(), born))
 }
 
 /// One inbox's watch, and how to tell it no longer works.
@@ -173,12 +178,14 @@ impl InboxWatch {
     }
 
     fn watch(
-        &self,
+        &mut self,
         i: usize,
         inbox: &Inbox,
         events: &mpsc::SyncSender<(usize, notify::Event)>,
     ) -> notify::Result<notify::RecommendedWatcher> {
         let tx = events.clone();
+        // Flags of this watch alone: a late event of the one it replaces cannot break it.
+        self.broken = Arc::new(AtomicBool::new(false));
         let (broken, lost) = (self.broken.clone(), self.lost.clone());
         let dir = inbox.inbox.clone();
         let handler = move |res: notify::Result<notify::Event>| match res {
