@@ -748,6 +748,10 @@ impl Run {
             }),
             Mode::Watch(rules) => {
                 let health = self.health.clone();
+                // Not ready until the watches are made.
+                for i in 0..inboxes.len() {
+                    health.set_watched(i, None);
+                }
                 tokio::task::spawn_blocking(move || {
                     let stopped = || stop.is_set() || shutdown.is_set();
                     // A watcher's claims go on one at a time: the next may be long in coming.
