@@ -14,7 +14,8 @@ use article_etl::extract::archive::Shard;
 use article_etl::extract::Inbox;
 use article_etl::load::Loader;
 use article_etl::pipeline::{
-    new_run_id, BackfillPlan, Health, Mode, ReportSink, Run, RunReport, RunStats, RunStatus, Stop,
+    new_run_id, BackfillPlan, Health, Mode, ReportSink, Run, RunReport, RunSpool, RunStats,
+    RunStatus, Stop,
 };
 use article_etl::redact::redact_text;
 use article_etl::settings::Settings;
@@ -469,6 +470,14 @@ pub fn status(settings: &Settings, args: StatusArgs, json: bool) -> anyhow::Resu
             return Ok(exit::OK);
         }
         println!("articles: {articles}   article_revisions: {revisions}");
+        // Runs that ended while the database was unreachable: not in the list until the next
+        // run writes their records.
+        if let Ok(pipelines) = settings.select_pipelines(&[], false) {
+            let waiting = RunSpool::new(&pipelines).waiting();
+            if waiting > 0 {
+                println!("run records kept in the work dirs (.runs/), written by the next run: {waiting}");
+            }
+        }
         println!("recent runs:");
         for r in runs {
             let counts = r.get_document("counts").cloned().unwrap_or_default();

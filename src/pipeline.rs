@@ -31,7 +31,9 @@ use crate::extract::archive::{self, ArchiveFile, Shard, Walked};
 use crate::extract::read::{read_file, FileRead, FileReader};
 use crate::extract::{watch, Claim, Inbox, QuarantineReport, WatchRules};
 use crate::load::retry::Backoff;
-use crate::load::{LoadError, Loader, Outcome, Prepared, ProgressEntry, ProgressPages, Receipt};
+use crate::load::{
+    BatchWrite, LoadError, Loader, Outcome, Prepared, ProgressEntry, ProgressPages, Receipt,
+};
 use crate::settings::{LoadSettings, Pipeline};
 use crate::transform::{self, ParseOptions, TransformError};
 
@@ -209,6 +211,148 @@ impl RunReport {
     }
 }
 
+/// Where run records that could not be written wait: `<work_dir>/.runs/`.
+pub const RUN_SPOOL_DIR: &str = ".runs";
+/// How long one attempt to write a run record may take: the database may be why the run ends.
+const RUN_RECORD_TIMEOUT: Duration = Duration::from_secs(5);
+/// Kept run records written at once, at most: the rest wait for the next chance.
+const RUN_SPOOL_BATCH: usize = 1000;
+
+/// Run records that could not be written (the database unreachable when the run ended), kept
+/// until a run reaches the database: `<work_dir>/.runs/<run id>.json` in the work dir of each
+/// of the run's pipelines, as canonical extended JSON. Writing one is an upsert by run id, so a
+/// record kept twice, or written twice, is one record.
+#[derive(Debug, Clone)]
+pub struct RunSpool {
+    dirs: Vec<PathBuf>,
+}
+
+impl RunSpool {
+    pub fn new(pipelines: &[Pipeline]) -> RunSpool {
+        let mut dirs: Vec<PathBuf> = Vec::with_capacity(pipelines.len());
+        for p in pipelines {
+            let dir = p.work_dir.join(RUN_SPOOL_DIR);
+            if !dirs.contains(&dir) {
+                dirs.push(dir);
+            }
+        }
+        RunSpool { dirs }
+    }
+
+    /// How many records are kept, waiting for a run to write them.
+    pub fn waiting(&self) -> usize {
+        read_kept_runs(&self.dirs).len()
+    }
+
+    /// Keeps a record that could not be written; `false` when it could be kept nowhere.
+    pub async fn keep(&self, record: &Document) -> bool {
+        let id = record.get_str("_id").unwrap_or("unknown").to_owned();
+        let json = match serde_json::to_vec(
+            &bson::Bson::Document(record.clone()).into_canonical_extjson(),
+        ) {
+            Ok(j) => j,
+            Err(e) => {
+                error!(error = %e, run_id = %id, "cannot encode the run record to keep it");
+                return false;
+            }
+        };
+        let dirs = self.dirs.clone();
+        let kept = tokio::task::spawn_blocking(move || {
+            let mut kept = false;
+            for dir in dirs {
+                let path = dir.join(format!("{id}.json"));
+                match std::fs::create_dir_all(&dir)
+                    .and_then(|()| crate::extract::inbox::write_atomically(&path, &json))
+                {
+                    Ok(()) => {
+                        warn!(run_id = %id, path = %path.display(), "kept the run record; the next run that reaches the database writes it");
+                        kept = true;
+                    }
+                    Err(e) => {
+                        error!(run_id = %id, path = %path.display(), error = %e, "cannot keep the run record")
+                    }
+                }
+            }
+            kept
+        })
+        .await;
+        kept.unwrap_or(false)
+    }
+
+    /// Writes the kept records to the database and removes them; those that fail stay.
+    pub async fn flush(&self, loader: &Loader) {
+        let dirs = self.dirs.clone();
+        let Ok(kept) = tokio::task::spawn_blocking(move || read_kept_runs(&dirs)).await else {
+            return;
+        };
+        for (paths, record) in kept {
+            let id = record.get_str("_id").unwrap_or("unknown").to_owned();
+            match tokio::time::timeout(RUN_RECORD_TIMEOUT, loader.save_run(&record)).await {
+                Ok(Ok(())) => {
+                    for path in &paths {
+                        if let Err(e) = std::fs::remove_file(path) {
+                            warn!(path = %path.display(), error = %e, "wrote the kept run record, but cannot remove its file");
+                        }
+                    }
+                    info!(run_id = %id, "wrote a run record kept by an earlier run");
+                }
+                Ok(Err(e)) => {
+                    warn!(run_id = %id, error = %e, "cannot write a kept run record yet");
+                    return;
+                }
+                Err(_) => {
+                    warn!(run_id = %id, "cannot write a kept run record yet: timed out");
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// The kept run records of `dirs`, each with the files that hold it (one per work dir).
+fn read_kept_runs(dirs: &[PathBuf]) -> Vec<(Vec<PathBuf>, Document)> {
+    let mut out: Vec<(Vec<PathBuf>, Document)> = Vec::new();
+    for dir in dirs {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            continue; // none kept here
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            // Only whole records: a temp file is a write in progress or one that died.
+            if path.extension().and_then(|e| e.to_str()) != Some("json") {
+                continue;
+            }
+            let record = std::fs::read(&path)
+                .map_err(|e| e.to_string())
+                .and_then(|b| {
+                    serde_json::from_slice::<serde_json::Value>(&b).map_err(|e| e.to_string())
+                })
+                .and_then(|v| bson::Bson::try_from(v).map_err(|e| e.to_string()));
+            match record {
+                Ok(bson::Bson::Document(d)) => {
+                    let id = d.get_str("_id").ok();
+                    match out.iter_mut().find(|(_, o)| o.get_str("_id").ok() == id) {
+                        Some((paths, _)) => paths.push(path),
+                        None => {
+                            if out.len() >= RUN_SPOOL_BATCH {
+                                return out;
+                            }
+                            out.push((vec![path], d))
+                        }
+                    }
+                }
+                Ok(_) => {
+                    warn!(path = %path.display(), "a kept run record is not a document; left alone")
+                }
+                Err(e) => {
+                    warn!(path = %path.display(), error = %e, "cannot read a kept run record; left alone")
+                }
+            }
+        }
+    }
+    out
+}
+
 /// A new run id: sortable by time, unique across machines.
 pub fn new_run_id() -> String {
     format!(
@@ -249,11 +393,14 @@ impl Stop {
     }
 }
 
-/// What `/readyz` reports: is the database answering, are the inboxes readable.
+/// What `/readyz` reports: is the database answering, are the inboxes readable and watched.
 #[derive(Debug)]
 pub struct Health {
     db_ok: AtomicBool,
     inboxes_ok: AtomicBool,
+    /// Per inbox (pipeline order), the directory its watch is on, if it has one; inboxes not
+    /// listed (a run that does not watch) need none.
+    watched: Mutex<Vec<Option<watch::DirId>>>,
 }
 
 impl Default for Health {
@@ -261,6 +408,7 @@ impl Default for Health {
         Health {
             db_ok: AtomicBool::new(true),
             inboxes_ok: AtomicBool::new(true),
+            watched: Mutex::new(Vec::new()),
         }
     }
 }
@@ -281,6 +429,26 @@ impl Health {
 
     pub fn inboxes_ok(&self) -> bool {
         self.inboxes_ok.load(Ordering::Relaxed)
+    }
+
+    pub fn set_watched(&self, inbox: usize, on: Option<watch::DirId>) {
+        if let Ok(mut w) = self.watched.lock() {
+            if w.len() <= inbox {
+                w.resize(inbox + 1, None);
+            }
+            w[inbox] = on;
+        }
+    }
+
+    /// Whether inbox `i` (pipeline order), at `path`, has a working watch or needs none. The
+    /// directory now at the path is compared with the watched one: an inbox made again a
+    /// moment ago is not watched yet, whatever the watch loop last saw.
+    pub fn watched(&self, inbox: usize, path: &Path) -> bool {
+        let on = match self.watched.lock() {
+            Ok(w) if inbox < w.len() => w[inbox],
+            _ => return true,
+        };
+        on.is_some() && on == watch::dir_id(path)
     }
 }
 
@@ -431,8 +599,10 @@ impl Run {
                 _ => None,
             },
         };
-        if let Err(e) = self.loader.save_run(&report.to_document()).await {
-            warn!(error = %e, "could not write the run record at start");
+        let spool = RunSpool::new(&self.pipelines);
+        match self.loader.save_run(&report.to_document()).await {
+            Ok(()) => spool.flush(&self.loader).await,
+            Err(e) => warn!(error = %e, "could not write the run record at start"),
         }
 
         let options: Arc<Vec<ParseOptions>> = Arc::new(
@@ -496,7 +666,7 @@ impl Run {
         drop(item_tx);
 
         // Load.
-        let record = self.spawn_record_refresh(&report, budget.is_none());
+        let record = self.spawn_record_refresh(&report, budget.is_none(), &spool);
         let load_error = self
             .load_all(item_rx, &queued, &stop, budget, report_sink.clone())
             .await;
@@ -534,16 +704,21 @@ impl Run {
         } else {
             RunStatus::Ok
         };
-        // The database may be the reason the run failed: try once, briefly.
-        match tokio::time::timeout(
-            Duration::from_secs(5),
-            self.loader.save_run(&report.to_document()),
-        )
-        .await
-        {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => warn!(error = %e, "could not write the run record"),
-            Err(_) => warn!("could not write the run record: timed out"),
+        // The database may be the reason the run failed: try once, briefly, else keep the
+        // record for the next run that reaches the database.
+        let record = report.to_document();
+        let failed =
+            match tokio::time::timeout(RUN_RECORD_TIMEOUT, self.loader.save_run(&record)).await {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(e.to_string()),
+                Err(_) => Some("timed out".to_owned()),
+            };
+        match failed {
+            None => spool.flush(&self.loader).await,
+            Some(e) => {
+                warn!(error = %e, "could not write the run record");
+                spool.keep(&record).await;
+            }
         }
         report
     }
@@ -571,15 +746,23 @@ impl Run {
                 extract_once(&inboxes, &send, &stopped)
                     .map_err(|e| format!("listing an inbox: {e}"))
             }),
-            Mode::Watch(rules) => tokio::task::spawn_blocking(move || {
-                let stopped = || stop.is_set() || shutdown.is_set();
-                // A watcher's claims go on one at a time: the next may be long in coming.
-                let send = |claim: Claim| {
-                    send_claims(&inboxes, &files, vec![claim], &stats, &pipelines, &stopped)
-                };
-                watch::watch_inboxes(&inboxes, &rules, &send, &stopped)
-                    .map_err(|e| format!("watching: {e}"))
-            }),
+            Mode::Watch(rules) => {
+                let health = self.health.clone();
+                // Not ready until the watches are made.
+                for i in 0..inboxes.len() {
+                    health.set_watched(i, None);
+                }
+                tokio::task::spawn_blocking(move || {
+                    let stopped = || stop.is_set() || shutdown.is_set();
+                    // A watcher's claims go on one at a time: the next may be long in coming.
+                    let send = |claim: Claim| {
+                        send_claims(&inboxes, &files, vec![claim], &stats, &pipelines, &stopped)
+                    };
+                    let watched = |i: usize, on| health.set_watched(i, on);
+                    watch::watch_inboxes(&inboxes, &rules, &send, &stopped, &watched)
+                        .map_err(|e| format!("watching: {e}"))
+                })
+            }
             Mode::Backfill(plan) => {
                 let (walk_tx, walk_rx) = flume::bounded::<Vec<Walked>>(WALK_QUEUE);
                 let Some(pipeline) = self.pipelines.first() else {
@@ -616,24 +799,29 @@ impl Run {
     }
 
     /// In watch mode, refreshes the run record's counts now and then.
+    /// In watch mode, refreshes the run record's counts now and then, and writes the records
+    /// kept by earlier runs once the database answers.
     fn spawn_record_refresh(
         &self,
         report: &RunReport,
         watching: bool,
+        spool: &RunSpool,
     ) -> Option<tokio::task::JoinHandle<()>> {
         if !watching {
             return None;
         }
         let loader = self.loader.clone();
         let stats = self.stats.clone();
+        let spool = spool.clone();
         let mut report = report.clone();
         Some(tokio::spawn(async move {
             loop {
                 tokio::time::sleep(RUN_RECORD_INTERVAL).await;
                 report.counts = stats.snapshot();
                 report.warnings = stats.warnings();
-                if let Err(e) = loader.save_run(&report.to_document()).await {
-                    warn!(error = %e, "could not refresh the run record");
+                match loader.save_run(&report.to_document()).await {
+                    Ok(()) => spool.flush(&loader).await,
+                    Err(e) => warn!(error = %e, "could not refresh the run record"),
                 }
             }
         }))
@@ -1271,8 +1459,10 @@ impl Writer {
 
     async fn write_with_retry(&self, articles: &[Prepared]) -> Result<Vec<Outcome>, LoadError> {
         let mut backoff = Backoff::new(self.budget);
+        // Kept across attempts: a retry resumes the batch and recognises its own writes.
+        let mut batch = BatchWrite::new(articles);
         loop {
-            match self.loader.write_batch(articles).await {
+            match self.loader.write_batch_resuming(&mut batch).await {
                 Ok(outcomes) => return Ok(outcomes),
                 Err(e) if e.is_transient() => {
                     bump(&self.stats.retries);
@@ -1324,7 +1514,7 @@ impl Writer {
                     }
                     Disposal::Written(Outcome::Inserted) => ("inserted", None),
                     Disposal::Written(Outcome::Updated(_)) => ("updated", None),
-                    Disposal::Written(Outcome::Unchanged) => ("unchanged", None),
+                    Disposal::Written(Outcome::Unchanged(_)) => ("unchanged", None),
                 };
                 if quarantined.is_none() {
                     let counter = match label {
@@ -1339,7 +1529,7 @@ impl Writer {
                         file = %shown,
                         outcome = label,
                         id = article.as_ref().map(|a| a.id.as_str()).unwrap_or(""),
-                        revision = match &disposal { Disposal::Written(Outcome::Updated(r)) => *r, Disposal::Written(Outcome::Inserted) => 1, _ => 0 },
+                        revision = match &disposal { Disposal::Written(Outcome::Updated(r) | Outcome::Unchanged(r)) => *r, Disposal::Written(Outcome::Inserted) => 1, _ => 0 },
                         "file loaded"
                     );
                 }

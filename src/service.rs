@@ -1,5 +1,5 @@
 //! The daemon's HTTP side: `/healthz` (the process runs), `/readyz` (MongoDB answers and every
-//! inbox is readable), `/metrics` (Prometheus text, from the `metrics` facade).
+//! inbox is readable and watched), `/metrics` (Prometheus text, from the `metrics` facade).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -50,6 +50,10 @@ pub fn install_metrics() -> anyhow::Result<PrometheusHandle> {
         "article_etl_batch_write_seconds",
         metrics::Unit::Seconds,
         "Time to write one batch, retries included"
+    );
+    metrics::describe_counter!(
+        "article_etl_watch_renewals_total",
+        "Inbox watches made again after they ended (inbox deleted, moved or mounted over, queue overflow, watch error)"
     );
     metrics::describe_gauge!("article_etl_queue_depth", "Items waiting between stages");
     metrics::describe_gauge!(
@@ -109,10 +113,20 @@ pub async fn bind_check(listen: &str) -> std::io::Result<SocketAddr> {
 }
 
 async fn readyz(State(s): State<AppState>) -> (StatusCode, String) {
-    let inboxes_ok = s.inboxes.iter().all(|p| std::fs::read_dir(p).is_ok());
+    let readable: Vec<bool> = s
+        .inboxes
+        .iter()
+        .map(|p| std::fs::read_dir(p).is_ok())
+        .collect();
+    let inboxes_ok = readable.iter().all(|&r| r);
     s.health.set_inboxes(inboxes_ok);
+    // A readable inbox without a watch is found by the rescans only, a minute late.
+    let watches_ok = readable
+        .iter()
+        .enumerate()
+        .all(|(i, &r)| !r || s.health.watched(i, &s.inboxes[i]));
     let db_ok = s.health.db_ok();
-    if db_ok && inboxes_ok {
+    if db_ok && inboxes_ok && watches_ok {
         (StatusCode::OK, "ready\n".into())
     } else {
         let mut why = Vec::new();
@@ -121,6 +135,9 @@ async fn readyz(State(s): State<AppState>) -> (StatusCode, String) {
         }
         if !inboxes_ok {
             why.push("an inbox is not readable");
+        }
+        if !watches_ok {
+            why.push("an inbox is not watched");
         }
         (
             StatusCode::SERVICE_UNAVAILABLE,

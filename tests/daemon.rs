@@ -256,3 +256,61 @@ fn excluded_and_partial_names_are_never_taken() {
     signal(&daemon, libc::SIGTERM);
     assert_eq!(wait_exit(&mut daemon, Duration::from_secs(30)), Some(0));
 }
+
+/// Issue 14: an inbox deleted, or moved away, and made again under the daemon is watched
+/// again: `/readyz` says 503 while it is missing, 200 once it is back and watched, and a file
+/// renamed into it is taken at once, not at the next rescan (five minutes here).
+#[test]
+fn an_inbox_deleted_and_recreated_is_watched_again() {
+    let ws = Workspace::with(
+        "daemon_inbox_back",
+        Options {
+            rescan_interval_ms: 300_000,
+            ..Options::default()
+        },
+    );
+    let mut daemon = ws.start_daemon();
+    fill_inbox(&ws, 90_000, 3);
+    assert!(
+        wait_for(Duration::from_secs(30), || ws.files("done").len() == 3),
+        "{}",
+        ws.daemon_log()
+    );
+    let ready = || ws.http_get("/readyz").map(|r| r.0);
+    assert!(wait_for(Duration::from_secs(30), || ready() == Some(200)));
+    for (round, how) in ["deleted", "moved away"].into_iter().enumerate() {
+        match how {
+            "deleted" => std::fs::remove_dir_all(&ws.inbox).unwrap(),
+            _ => std::fs::rename(&ws.inbox, ws.dir.path().join("inbox.old")).unwrap(),
+        }
+        assert!(
+            wait_for(Duration::from_secs(30), || ready() == Some(503)),
+            "{how}: /readyz did not report the missing inbox"
+        );
+        std::fs::create_dir(&ws.inbox).unwrap();
+        assert!(
+            wait_for(Duration::from_secs(30), || ready() == Some(200)),
+            "{how}: /readyz did not recover"
+        );
+        let landed = Instant::now();
+        fill_inbox(&ws, 91_000 + round as u64, 1);
+        let taken = wait_for(Duration::from_secs(30), || {
+            ws.files("done").len() == 4 + round
+        });
+        let latency = landed.elapsed();
+        eprintln!("inbox {how} and made again: the next file was taken after {latency:?}");
+        assert!(
+            taken && latency < Duration::from_secs(15),
+            "{how}: the file waited for a rescan ({latency:?})\n{}",
+            ws.daemon_log()
+        );
+    }
+    assert_eq!(ws.metric("article_etl_watch_renewals_total", &[]), 2.0);
+    assert_eq!(
+        ws.metric("article_etl_articles_total", &[("outcome", "inserted")]),
+        5.0
+    );
+    signal(&daemon, libc::SIGTERM);
+    assert_eq!(wait_exit(&mut daemon, Duration::from_secs(30)), Some(0));
+    assert!(ws.files("inbox").is_empty() && ws.files("processing").is_empty());
+}

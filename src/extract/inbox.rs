@@ -14,6 +14,10 @@
 //! Files leave `processing/` by "link, then unlink": a link never replaces an existing name,
 //! so nothing in `done/`, `quarantine/` or the inbox is ever overwritten, and a crash between
 //! the two steps is recognised later (same inode) and finished without a duplicate.
+//!
+//! An operation that fails (a full disk, a permission refused) leaves nothing behind it: no
+//! empty lock file, no half-written or orphaned report, no directory it made for nothing; its
+//! error names the path and the cause.
 
 use std::ffi::{OsStr, OsString};
 use std::fs::{self, File, OpenOptions};
@@ -47,8 +51,8 @@ pub struct Owner {
 }
 
 impl Owner {
-    fn acquire(owners_dir: &Path) -> io::Result<Owner> {
-        fs::create_dir_all(owners_dir)?;
+    /// Creates and locks a new lock file in `owners_dir`; on failure, the path that failed.
+    fn acquire(owners_dir: &Path) -> Result<Owner, (PathBuf, io::Error)> {
         loop {
             let id = format!("{:016x}", fastrand::u64(..));
             let lock_path = owners_dir.join(format!("{id}.lock"));
@@ -59,12 +63,18 @@ impl Owner {
             {
                 Ok(f) => f,
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-                Err(e) => return Err(e),
+                Err(e) => return Err((lock_path, e)),
             };
-            file.try_lock().map_err(|e| {
-                io::Error::other(format!("cannot lock {}: {e}", lock_path.display()))
-            })?;
-            writeln!(&file, "pid {}", std::process::id())?;
+            let locked = file
+                .try_lock()
+                .map_err(|e| io::Error::other(format!("cannot lock it: {e}")))
+                .and_then(|()| writeln!(&file, "pid {}", std::process::id()));
+            if let Err(e) = locked {
+                // An empty or unlocked lock file would look like a dead owner's for ever.
+                drop(file);
+                let _ = fs::remove_file(&lock_path);
+                return Err((lock_path, e));
+            }
             return Ok(Owner {
                 id,
                 _lock: file,
@@ -161,10 +171,26 @@ impl Inbox {
         let done = p.work_dir.join("done");
         let quarantine = p.work_dir.join("quarantine");
         let owners_dir = p.work_dir.join(".owners");
+        // Directories made by a start that then fails are removed again, deepest first.
+        let mut made: Vec<PathBuf> = Vec::new();
+        let undo = |made: &[PathBuf]| {
+            for dir in made.iter().rev() {
+                let _ = fs::remove_dir(dir);
+            }
+        };
         for dir in [&processing, &done, &quarantine, &owners_dir] {
-            fs::create_dir_all(dir).map_err(io_err(dir))?;
+            if let Err((path, e)) = create_dirs(dir, &mut made) {
+                undo(&made);
+                return Err(io_err(&path)(e));
+            }
         }
-        let owner = Owner::acquire(&owners_dir).map_err(io_err(&owners_dir))?;
+        let owner = match Owner::acquire(&owners_dir) {
+            Ok(owner) => owner,
+            Err((path, e)) => {
+                undo(&made);
+                return Err(io_err(&path)(e));
+            }
+        };
         Ok(Inbox {
             pipeline: index,
             pipeline_name: p.name.clone(),
@@ -308,16 +334,18 @@ impl Inbox {
                 // The day's directory usually exists: created only when the move says not.
                 match move_no_replace(&claim.path, &dir, &name) {
                     Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                        fs::create_dir_all(&dir)?;
+                        fs::create_dir_all(&dir).map_err(at(&dir))?;
                         move_no_replace(&claim.path, &dir, &name)
                     }
                     moved => moved,
                 }
+                .map_err(at(&dir))
             }
         }
     }
 
-    /// Moves the file to `quarantine/` and writes its report beside it.
+    /// Moves the file to `quarantine/` and writes its report beside it. On failure nothing
+    /// is left in `quarantine/` and the file stays in `processing/`.
     pub fn quarantine(&self, claim: &Claim, report: &QuarantineReport) -> io::Result<PathBuf> {
         let name = fit_name(&claim.name, MOVE_SUFFIX + REPORT_SUFFIX);
         let json = serde_json::to_vec_pretty(report).map_err(io::Error::other)?;
@@ -325,12 +353,20 @@ impl Inbox {
         // in processing/ and the next run quarantines it again (same name, report rewritten);
         // the other order could leave a quarantined file without its report.
         loop {
-            let target = free_target(&claim.path, &self.quarantine, &name)?;
-            write_atomically(&report_path(&target), &json)?;
-            match move_file(&claim.path, &target)? {
-                true => return Ok(target),
-                // Another process took that name meanwhile: pick the next one.
-                false => continue,
+            let target =
+                free_target(&claim.path, &self.quarantine, &name).map_err(at(&self.quarantine))?;
+            let report_file = report_path(&target);
+            write_atomically(&report_file, &json).map_err(at(&report_file))?;
+            match move_file(&claim.path, &target) {
+                Ok(true) => return Ok(target),
+                // Another process took that name meanwhile (the report there is its own):
+                // pick the next one.
+                Ok(false) => continue,
+                Err(e) => {
+                    // A report without its file would describe nothing.
+                    let _ = fs::remove_file(&report_file);
+                    return Err(at(&target)(e));
+                }
             }
         }
     }
@@ -341,9 +377,9 @@ impl Inbox {
     pub fn release(&self, claim: &Claim) -> io::Result<()> {
         let target = self.inbox.join(&claim.name);
         match fs::hard_link(&claim.path, &target) {
-            Ok(()) => fs::remove_file(&claim.path),
+            Ok(()) => fs::remove_file(&claim.path).map_err(at(&claim.path)),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
-            Err(e) => Err(e),
+            Err(e) => Err(at(&target)(e)),
         }
     }
 
@@ -496,22 +532,91 @@ fn remove_if_present(path: &Path) -> io::Result<()> {
     }
 }
 
-/// temp file → fsync → rename: a reader sees the old report or the whole new one.
+/// temp file → fsync → rename: a reader sees the old report or the whole new one. A write that
+/// fails (a full disk) removes its temp file.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let mut tmp_name = path.file_name().unwrap_or_default().to_owned();
     tmp_name.push(format!(".tmp-{}", std::process::id()));
     let tmp = path.with_file_name(tmp_name);
-    {
-        let mut f = File::create(&tmp)?;
+    let written = File::create(&tmp).and_then(|mut f| {
         f.write_all(bytes)?;
-        f.sync_all()?;
+        f.sync_all()
+    });
+    let renamed = written.and_then(|()| fs::rename(&tmp, path));
+    if renamed.is_err() {
+        let _ = fs::remove_file(&tmp);
     }
-    fs::rename(&tmp, path)
+    renamed
+}
+
+/// Prefixes an error with the path it is about.
+fn at(path: &Path) -> impl FnOnce(io::Error) -> io::Error + '_ {
+    move |e| io::Error::new(e.kind(), format!("{}: {e}", path.display()))
+}
+
+/// `create_dir_all`, recording in `made` every directory it made (parents first); on failure,
+/// the directory that could not be made.
+fn create_dirs(dir: &Path, made: &mut Vec<PathBuf>) -> Result<(), (PathBuf, io::Error)> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    if let Some(parent) = dir.parent() {
+        if !parent.as_os_str().is_empty() {
+            create_dirs(parent, made)?;
+        }
+    }
+    match fs::create_dir(dir) {
+        Ok(()) => {
+            made.push(dir.to_path_buf());
+            Ok(())
+        }
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
+        Err(e) => Err((dir.to_path_buf(), e)),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A start that fails leaves the work dir as it found it, and says where and why.
+    #[test]
+    fn a_failed_open_leaves_nothing_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("inbox")).unwrap();
+        let work = dir.path().join("work");
+        std::fs::create_dir_all(&work).unwrap();
+        // `.owners` cannot be made: a file has its name.
+        std::fs::write(work.join(".owners"), "").unwrap();
+        let file = dir.path().join("p.toml");
+        std::fs::write(
+            &file,
+            "name = \"p\"\nsource = \"p\"\ninbox = \"inbox\"\nwork_dir = \"work\"\n",
+        )
+        .unwrap();
+        let p = crate::settings::Pipeline::load(&file).unwrap();
+        let err = Inbox::open(0, &p).unwrap_err().to_string();
+        assert!(err.contains(".owners"), "{err}");
+        let left: Vec<_> = fs::read_dir(&work)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left, [OsString::from(".owners")]);
+    }
+
+    #[test]
+    fn write_atomically_leaves_no_temp_file_when_it_fails() {
+        let dir = tempfile::tempdir().unwrap();
+        // The rename fails: the target is a non-empty directory.
+        let target = dir.path().join("r.json");
+        fs::create_dir_all(target.join("x")).unwrap();
+        assert!(write_atomically(&target, b"{}").is_err());
+        let left: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left, [OsString::from("r.json")]);
+    }
 
     #[test]
     fn long_names_are_shortened_to_fit() {

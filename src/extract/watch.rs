@@ -4,6 +4,12 @@
 //! when the queue overflows, and network filesystems send none. So every inbox is also rescanned
 //! every `rescan_interval_ms` (and at the times of the pipeline's cron `schedule`).
 //!
+//! A watch also ends without warning: the inbox is deleted or moved and recreated, a directory
+//! is mounted over it, the kernel's queue overflows, the watch reports an error. Each tick the
+//! loop checks that every watch is still on the directory now at the inbox's path, and renews
+//! the ones that are not (or that said they broke) as soon as the inbox is back, rescanning it
+//! at once for what landed meanwhile.
+//!
 //! A file that arrives by rename is complete: it is claimed at once. A file written in place is
 //! claimed when its size and mtime have not changed for `settle_ms` and no process holds it
 //! open for writing (asked of the kernel with a read lease, where leases are available).
@@ -11,7 +17,9 @@
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -27,6 +35,32 @@ const TICK: Duration = Duration::from_millis(100);
 /// Events waiting for the watch loop. When full, events are dropped: the next rescan finds the
 /// files anyway, and memory stays bounded during floods.
 const EVENT_QUEUE: usize = 16_384;
+/// How long after a failed attempt to watch an inbox the next one is made.
+const WATCH_RETRY: Duration = Duration::from_secs(1);
+/// How soon events dropped by a full queue are made up for by a rescan: during a flood they
+/// are dropped tick after tick, and a big inbox is not listed ten times a second.
+const LOST_EVENTS_RESCAN: Duration = Duration::from_secs(1);
+
+/// What a look at an inbox's watch asks of the next rescan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Rescan {
+    /// Nothing was missed.
+    No,
+    /// Events were dropped: a rescan soon.
+    Soon,
+    /// Watched again (files may have landed unseen): a rescan now.
+    Now,
+}
+
+impl Rescan {
+    fn soon_if(lost: bool) -> Rescan {
+        if lost {
+            Rescan::Soon
+        } else {
+            Rescan::No
+        }
+    }
+}
 
 /// One pipeline's watch rules.
 #[derive(Debug, Clone)]
@@ -44,36 +78,155 @@ struct Pending {
     changed_at: Instant,
 }
 
+/// A directory's device, inode and birth time (ns, 0 where the filesystem keeps none): which
+/// directory a path names now. The birth time tells a directory made again at once, which
+/// often gets the inode number of the one just deleted.
+pub type DirId = (u64, u64, u128);
+
+/// The directory at `path` now, if it is one.
+pub fn dir_id(path: &Path) -> Option<DirId> {
+    let m = std::fs::metadata(path).ok().filter(|m| m.is_dir())?;
+    let born = m
+        .created()
+        .ok()
+        .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
+    Some((m.dev(), m.ino(), born))
+}
+
+/// One inbox's watch, and how to tell it no longer works.
+struct InboxWatch {
+    watcher: Option<notify::RecommendedWatcher>,
+    /// The directory the watch is on: a watch follows its directory, so another one at the
+    /// inbox's path (recreated, moved in, mounted over) goes unwatched.
+    on: Option<DirId>,
+    /// Set by the watcher's thread when the watch broke: the inbox itself deleted or moved
+    /// away, the kernel's queue overflowed (events lost), an error.
+    broken: Arc<AtomicBool>,
+    /// Set when events were dropped because the loop's queue was full: a rescan finds them.
+    lost: Arc<AtomicBool>,
+    /// No new attempt to watch before then (after a failed one).
+    next_try: Instant,
+    /// Whether the last attempt failed, to warn once per failing streak.
+    failing: bool,
+    /// Whether the inbox has been watched before: a watch made again is counted.
+    renewal: bool,
+}
+
+impl InboxWatch {
+    fn new() -> InboxWatch {
+        InboxWatch {
+            watcher: None,
+            on: None,
+            broken: Arc::new(AtomicBool::new(false)),
+            lost: Arc::new(AtomicBool::new(false)),
+            next_try: Instant::now(),
+            failing: false,
+            renewal: false,
+        }
+    }
+
+    /// Checks the watch is still on the inbox's directory, and renews it when it is not and
+    /// the inbox is there; says when the inbox must be rescanned.
+    fn heal(
+        &mut self,
+        i: usize,
+        inbox: &Inbox,
+        events: &mpsc::SyncSender<(usize, notify::Event)>,
+        watched: &dyn Fn(usize, Option<DirId>),
+    ) -> Rescan {
+        let here = dir_id(&inbox.inbox);
+        let broken = self.broken.swap(false, Ordering::Relaxed);
+        let lost = self.lost.swap(false, Ordering::Relaxed);
+        if self.watcher.is_some() && !broken && self.on == here {
+            return Rescan::soon_if(lost);
+        }
+        if self.watcher.take().is_some() {
+            info!(pipeline = %inbox.pipeline_name, inbox = %inbox.inbox.display(), "the inbox's watch ended; watching it again once it is back");
+        }
+        self.on = None;
+        watched(i, None);
+        let Some(here) = here else {
+            return Rescan::soon_if(lost);
+        };
+        if Instant::now() < self.next_try {
+            return Rescan::soon_if(lost);
+        }
+        match self.watch(i, inbox, events) {
+            Ok(w) => {
+                self.watcher = Some(w);
+                self.on = Some(here);
+                self.failing = false;
+                watched(i, Some(here));
+                if self.renewal {
+                    metrics::counter!("article_etl_watch_renewals_total", "pipeline" => inbox.pipeline_name.clone()).increment(1);
+                    info!(pipeline = %inbox.pipeline_name, inbox = %inbox.inbox.display(), "watching the inbox again");
+                }
+                self.renewal = true;
+                Rescan::Now
+            }
+            Err(e) => {
+                self.next_try = Instant::now() + WATCH_RETRY;
+                // Rescans alone still find every file, only later.
+                if !self.failing {
+                    warn!(pipeline = %inbox.pipeline_name, inbox = %inbox.inbox.display(), error = %e, "cannot watch the inbox; relying on rescans, trying again every second");
+                }
+                self.failing = true;
+                Rescan::soon_if(lost)
+            }
+        }
+    }
+
+    fn watch(
+        &mut self,
+        i: usize,
+        inbox: &Inbox,
+        events: &mpsc::SyncSender<(usize, notify::Event)>,
+    ) -> notify::Result<notify::RecommendedWatcher> {
+        let tx = events.clone();
+        // Flags of this watch alone: a late event of the one it replaces cannot break it.
+        self.broken = Arc::new(AtomicBool::new(false));
+        let (broken, lost) = (self.broken.clone(), self.lost.clone());
+        let dir = inbox.inbox.clone();
+        let handler = move |res: notify::Result<notify::Event>| match res {
+            Ok(event) => {
+                let gone = event.paths.iter().any(|p| p == &dir)
+                    && matches!(
+                        event.kind,
+                        EventKind::Remove(_) | EventKind::Modify(ModifyKind::Name(_))
+                    );
+                if event.need_rescan() || gone {
+                    broken.store(true, Ordering::Relaxed);
+                } else if tx.try_send((i, event)).is_err() {
+                    lost.store(true, Ordering::Relaxed);
+                }
+            }
+            Err(e) => {
+                debug!(error = %e, "watch error; watching the inbox again");
+                broken.store(true, Ordering::Relaxed);
+            }
+        };
+        let mut w = notify::recommended_watcher(handler)?;
+        w.watch(&inbox.inbox, RecursiveMode::NonRecursive)?;
+        Ok(w)
+    }
+}
+
 /// Runs until `stopped()`: recovers dead claims, then claims finished files as they come.
 /// `send` hands a claim on (waiting while the next stage is full); `false` ends the watch.
+/// `watched(i, dir)` tells which directory inbox `i`'s watch is on, if it has one.
 pub fn watch_inboxes(
     inboxes: &[Arc<Inbox>],
     rules: &[WatchRules],
     send: &dyn Fn(Claim) -> bool,
     stopped: &dyn Fn() -> bool,
+    watched: &dyn Fn(usize, Option<DirId>),
 ) -> std::io::Result<()> {
     let (event_tx, event_rx) = mpsc::sync_channel::<(usize, notify::Event)>(EVENT_QUEUE);
-    let mut watchers = Vec::with_capacity(inboxes.len());
-    for (i, inbox) in inboxes.iter().enumerate() {
-        let tx = event_tx.clone();
-        let handler = move |res: notify::Result<notify::Event>| match res {
-            Ok(event) => {
-                let _ = tx.try_send((i, event));
-            }
-            Err(e) => debug!(error = %e, "watch error; the rescan will catch up"),
-        };
-        match notify::recommended_watcher(handler).and_then(|mut w| {
-            w.watch(&inbox.inbox, RecursiveMode::NonRecursive)
-                .map(|()| w)
-        }) {
-            Ok(w) => watchers.push(w),
-            // Rescans alone still find every file, only later.
-            Err(e) => {
-                warn!(pipeline = %inbox.pipeline_name, error = %e, "cannot watch the inbox; relying on rescans")
-            }
-        }
+    let mut watches: Vec<InboxWatch> = inboxes.iter().map(|_| InboxWatch::new()).collect();
+    for (i, (inbox, w)) in inboxes.iter().zip(&mut watches).enumerate() {
+        w.heal(i, inbox, &event_tx, watched);
     }
-    drop(event_tx);
 
     for inbox in inboxes {
         for claim in inbox.recover()? {
@@ -107,6 +260,11 @@ pub fn watch_inboxes(
         let now = Instant::now();
         let wall = chrono::Utc::now();
         for (i, inbox) in inboxes.iter().enumerate() {
+            match watches[i].heal(i, inbox, &event_tx, watched) {
+                Rescan::Now => next_rescan[i] = now,
+                Rescan::Soon => next_rescan[i] = next_rescan[i].min(now + LOST_EVENTS_RESCAN),
+                Rescan::No => {}
+            }
             let scheduled = next_scheduled[i].is_some_and(|t| wall >= t);
             if now >= next_rescan[i] || scheduled {
                 next_rescan[i] = now + rules[i].rescan_interval;
@@ -156,7 +314,7 @@ pub fn watch_inboxes(
             }
         }
     }
-    drop(watchers);
+    drop(watches);
     Ok(())
 }
 
@@ -296,6 +454,50 @@ fn ignore_lease_breaks() {
 mod tests {
     use super::*;
     use std::io::Write;
+    use std::sync::Mutex;
+
+    fn inbox_in(dir: &Path) -> Inbox {
+        std::fs::create_dir_all(dir.join("inbox")).unwrap();
+        let file = dir.join("p.toml");
+        std::fs::write(
+            &file,
+            "name = \"p\"\nsource = \"p\"\ninbox = \"inbox\"\nwork_dir = \"work\"\n",
+        )
+        .unwrap();
+        Inbox::open(0, &crate::settings::Pipeline::load(&file).unwrap()).unwrap()
+    }
+
+    /// A watch that said it broke (an overflowed queue, an error) is made again at the next
+    /// tick, and so is one whose inbox was replaced; a missing inbox is unwatched until back.
+    #[test]
+    fn a_broken_or_replaced_watch_is_made_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let inbox = inbox_in(dir.path());
+        let (tx, _rx) = mpsc::sync_channel(16);
+        let seen: Mutex<Vec<Option<DirId>>> = Mutex::new(Vec::new());
+        let watched = |_: usize, on: Option<DirId>| seen.lock().unwrap().push(on);
+        let last = || *seen.lock().unwrap().last().unwrap();
+        let mut w = InboxWatch::new();
+        let (i, tx) = (&inbox, &tx);
+
+        assert_eq!(w.heal(0, i, tx, &watched), Rescan::Now, "a new watch");
+        assert_eq!(last(), dir_id(&inbox.inbox));
+        assert_eq!(w.heal(0, i, tx, &watched), Rescan::No, "left alone");
+
+        w.broken.store(true, Ordering::Relaxed);
+        assert_eq!(w.heal(0, i, tx, &watched), Rescan::Now, "renewed");
+        assert!(w.watcher.is_some() && last() == dir_id(&inbox.inbox));
+
+        w.lost.store(true, Ordering::Relaxed);
+        assert_eq!(w.heal(0, i, tx, &watched), Rescan::Soon, "events lost");
+
+        std::fs::remove_dir(&inbox.inbox).unwrap();
+        assert_eq!(w.heal(0, i, tx, &watched), Rescan::No);
+        assert!(w.watcher.is_none() && last().is_none());
+        std::fs::create_dir(&inbox.inbox).unwrap();
+        assert_eq!(w.heal(0, i, tx, &watched), Rescan::Now, "back");
+        assert!(w.watcher.is_some() && last() == dir_id(&inbox.inbox));
+    }
 
     #[test]
     fn a_file_open_for_writing_is_seen_as_such() {

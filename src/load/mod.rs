@@ -7,6 +7,12 @@
 //! write that loses a race (duplicate key on insert, no match on replace) is planned again
 //! from a fresh read, so concurrent loaders never lose a revision or create a duplicate.
 //!
+//! A batch whose write failed may have been applied all the same (the connection dropped after
+//! the server applied it, before its reply arrived). Its retry must not count those articles as
+//! unchanged: every write of a round is stamped with the round's `updated_at`, unique within
+//! the loader and kept across the attempts of the batch, so a stored document carrying this
+//! run's id and that stamp is this round's own write, counted as the insert or replace it was.
+//!
 //! Two write paths: `Client::bulk_write` (the `bulkWrite` command, MongoDB 8.0+) and, for
 //! 6.0/7.0, `insert_many` plus one `update` command with many statements. The server's wire
 //! version picks one unless the settings force it.
@@ -15,8 +21,8 @@ mod command;
 pub mod encode;
 pub mod retry;
 
-use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -110,7 +116,8 @@ pub enum Outcome {
     Inserted,
     /// Updated to this revision; the previous one is in `article_revisions`.
     Updated(i32),
-    Unchanged,
+    /// Already stored with the same content, at this revision.
+    Unchanged(i32),
     /// Refused by the database for good (e.g. too large): the file goes to quarantine.
     Rejected {
         code: &'static str,
@@ -126,6 +133,9 @@ pub struct Prepared {
     pub content_hash: String,
     /// The raw file's SHA-256, for the backfill progress.
     pub sha256: String,
+    /// The run writing it (`ingest.run_id`): with a round's stamp, how a retry recognises the
+    /// writes an earlier attempt made.
+    run_id: String,
     raw: RawDocumentBuf,
 }
 
@@ -141,6 +151,7 @@ impl Prepared {
             id: article.id,
             content_hash: article.content_hash,
             sha256: article.source_file.sha256,
+            run_id: run_id.to_owned(),
             raw,
         })
     }
@@ -215,6 +226,42 @@ pub struct Loader {
     /// Whether to insert a batch before reading what is stored (see `write_round`); shared by
     /// the loader's clones, learnt from the batches written.
     optimistic: Arc<AtomicBool>,
+    /// The last round stamp handed out (ms since the epoch), shared by the clones: stamps only
+    /// go up, so no two rounds of a run share one.
+    last_stamp: Arc<AtomicI64>,
+}
+
+/// A batch being written, kept across the attempts of its write: the outcomes of the rounds
+/// finished, the rounds still to write, and the stamp of the round in progress.
+pub struct BatchWrite<'a> {
+    articles: &'a [Prepared],
+    outcomes: Vec<Option<Outcome>>,
+    /// Rounds of distinct ids, in file order (the same id twice goes in a later round).
+    rounds: VecDeque<Vec<usize>>,
+    /// The `updated_at` of every write of the round in progress, in every attempt: a stored
+    /// document with this run's id and this stamp was written by this round.
+    stamp: Option<bson::DateTime>,
+}
+
+impl<'a> BatchWrite<'a> {
+    pub fn new(articles: &'a [Prepared]) -> Self {
+        let mut rounds = VecDeque::new();
+        let mut remaining: Vec<usize> = (0..articles.len()).collect();
+        while !remaining.is_empty() {
+            let mut seen = HashSet::new();
+            let (round, later): (Vec<usize>, Vec<usize>) = remaining
+                .iter()
+                .partition(|&&i| seen.insert(articles[i].id.as_str()));
+            rounds.push_back(round);
+            remaining = later;
+        }
+        BatchWrite {
+            articles,
+            outcomes: vec![None; articles.len()],
+            rounds,
+            stamp: None,
+        }
+    }
 }
 
 /// The stored state of one article, as read before writing.
@@ -223,11 +270,26 @@ struct Stored {
     hash: String,
     revision: i32,
     first_seen_at: Option<bson::DateTime>,
+    /// `ingest.run_id` and `updated_at`: who wrote this version, in which round.
+    run_id: Option<String>,
+    updated_at: Option<bson::DateTime>,
+}
+
+impl Stored {
+    /// Is this version `a` as written by the round stamped `stamp`? A new insert is revision
+    /// 1 and a replace revision 2 or more, so the revision tells which of the two it was.
+    fn written_by(&self, a: &Prepared, stamp: bson::DateTime) -> bool {
+        self.updated_at == Some(stamp)
+            && self.run_id.as_deref() == Some(a.run_id.as_str())
+            && self.hash == a.content_hash
+    }
 }
 
 enum Plan {
     Insert,
-    Unchanged,
+    /// Already written by this round (an earlier attempt): stored at this revision.
+    Done(i32),
+    Unchanged(i32),
     Replace(Stored),
 }
 
@@ -299,6 +361,7 @@ impl Loader {
             api,
             max_bson_bytes,
             optimistic: Arc::new(AtomicBool::new(true)),
+            last_stamp: Arc::new(AtomicI64::new(0)),
         })
     }
 
@@ -358,26 +421,34 @@ impl Loader {
         Ok(())
     }
 
-    /// Writes one batch; returns one outcome per article, in order. Errors are transient or
-    /// fatal for the batch as a whole; the caller retries transient ones (every step is
-    /// idempotent).
+    /// Writes one batch in one attempt; returns one outcome per article, in order.
     pub async fn write_batch(&self, articles: &[Prepared]) -> Result<Vec<Outcome>, LoadError> {
-        let mut outcomes: Vec<Option<Outcome>> = vec![None; articles.len()];
+        self.write_batch_resuming(&mut BatchWrite::new(articles))
+            .await
+    }
+
+    /// Writes a batch, or what is left of it after an earlier attempt; returns one outcome per
+    /// article, in order. Errors are transient or fatal for the batch as a whole; the caller
+    /// retries transient ones with the same `batch`: the rounds already written are not written
+    /// again, and writes of the failed attempt that the server applied are counted as such.
+    pub async fn write_batch_resuming(
+        &self,
+        batch: &mut BatchWrite<'_>,
+    ) -> Result<Vec<Outcome>, LoadError> {
         // The same id twice in a batch: later copies go in later rounds, in file order, so
         // each one sees the state the previous one left.
-        let mut remaining: Vec<usize> = (0..articles.len()).collect();
-        while !remaining.is_empty() {
-            let mut seen = HashSet::new();
-            let (round, later): (Vec<usize>, Vec<usize>) = remaining
-                .iter()
-                .partition(|&&i| seen.insert(articles[i].id.as_str()));
-            self.write_round(articles, &round, &mut outcomes).await?;
-            remaining = later;
+        while let Some(round) = batch.rounds.front() {
+            let stamp = *batch.stamp.get_or_insert_with(|| self.next_stamp());
+            self.write_round(batch.articles, round, stamp, &mut batch.outcomes)
+                .await?;
+            batch.rounds.pop_front();
+            batch.stamp = None;
         }
-        Ok(outcomes
-            .into_iter()
+        Ok(batch
+            .outcomes
+            .iter()
             .map(|o| {
-                o.unwrap_or(Outcome::Rejected {
+                o.clone().unwrap_or(Outcome::Rejected {
                     code: "db_conflict",
                     message: "the document kept changing under concurrent writers".into(),
                 })
@@ -385,11 +456,24 @@ impl Loader {
             .collect())
     }
 
+    /// A round's stamp: now, or just after the last one handed out when that is not earlier.
+    fn next_stamp(&self) -> bson::DateTime {
+        let now = bson::DateTime::now().timestamp_millis();
+        let previous = self
+            .last_stamp
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |last| {
+                Some(now.max(last + 1))
+            })
+            .unwrap_or(now);
+        bson::DateTime::from_millis(now.max(previous + 1))
+    }
+
     /// Writes articles with distinct ids, replanning the ones that lose races.
     async fn write_round(
         &self,
         articles: &[Prepared],
         round: &[usize],
+        stamp: bson::DateTime,
         outcomes: &mut [Option<Outcome>],
     ) -> Result<(), LoadError> {
         let mut todo: Vec<usize> = round.to_vec();
@@ -408,7 +492,7 @@ impl Loader {
                 let ids: Vec<&str> = todo.iter().map(|&i| articles[i].id.as_str()).collect();
                 self.read_stored(&ids).await?
             };
-            let now = bson::DateTime::now();
+            let now = stamp;
 
             let mut inserts: Vec<(usize, Stamp)> = Vec::new();
             let mut replaces: Vec<(usize, Stored, Stamp)> = Vec::new();
@@ -416,11 +500,15 @@ impl Loader {
                 let a = &articles[i];
                 let plan = match stored.remove(a.id.as_str()) {
                     None => Plan::Insert,
-                    Some(s) if s.hash == a.content_hash => Plan::Unchanged,
+                    // Written by this round in an earlier attempt whose reply was lost.
+                    Some(s) if s.written_by(a, stamp) => Plan::Done(s.revision),
+                    Some(s) if s.hash == a.content_hash => Plan::Unchanged(s.revision),
                     Some(s) => Plan::Replace(s),
                 };
                 match plan {
-                    Plan::Unchanged => outcomes[i] = Some(Outcome::Unchanged),
+                    Plan::Done(1) => outcomes[i] = Some(Outcome::Inserted),
+                    Plan::Done(revision) => outcomes[i] = Some(Outcome::Updated(revision)),
+                    Plan::Unchanged(revision) => outcomes[i] = Some(Outcome::Unchanged(revision)),
                     Plan::Insert => match self.check_size(a) {
                         Ok(()) => inserts.push((
                             i,
@@ -721,7 +809,7 @@ impl Loader {
         let found = find_by_ids(
             &self.articles,
             ids,
-            doc! { "content_hash": 1, "revision": 1, "first_seen_at": 1 },
+            doc! { "content_hash": 1, "revision": 1, "first_seen_at": 1, "updated_at": 1, "ingest.run_id": 1 },
         )
         .await?;
         let mut out = HashMap::with_capacity(found.len());
@@ -733,6 +821,12 @@ impl Loader {
                     hash: d.get_str("content_hash").unwrap_or_default().to_owned(),
                     revision: revision_of(&d),
                     first_seen_at: d.get_datetime("first_seen_at").ok().copied(),
+                    run_id: d
+                        .get_document("ingest")
+                        .ok()
+                        .and_then(|i| i.get_str("run_id").ok())
+                        .map(str::to_owned),
+                    updated_at: d.get_datetime("updated_at").ok().copied(),
                 },
             );
         }

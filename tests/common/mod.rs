@@ -7,6 +7,8 @@
 
 #![allow(dead_code)]
 
+pub mod proxy;
+
 use std::path::{Path, PathBuf};
 use std::process::Command as StdCommand;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -65,6 +67,8 @@ pub struct PrivateServer {
     pub port: u16,
     pub storage: PathBuf,
     pub uri: String,
+    /// The extra flags it was started with, used again by `restart`.
+    flags: Vec<String>,
 }
 
 impl PrivateServer {
@@ -88,7 +92,29 @@ impl PrivateServer {
             port,
             storage: storage.to_path_buf(),
             uri,
+            flags: flags.iter().map(|f| f.to_string()).collect(),
         }
+    }
+
+    /// The server's process id, from the pid file `scripts/testdb` keeps.
+    pub fn pid(&self) -> i32 {
+        let file = Path::new(REPO).join(format!("target/testdb/{}.pid", self.port));
+        std::fs::read_to_string(&file)
+            .unwrap_or_else(|e| panic!("{}: {e}", file.display()))
+            .trim()
+            .parse()
+            .expect("a pid")
+    }
+
+    /// Sends the server a signal (SIGSTOP, SIGCONT, SIGKILL).
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: kill(2) with the pid of a server this test started and a plain signal number.
+        let rc = unsafe { libc::kill(self.pid(), sig) };
+        assert_eq!(rc, 0, "kill({sig}) of the server");
+    }
+
+    pub fn addr(&self) -> std::net::SocketAddr {
+        std::net::SocketAddr::from(([127, 0, 0, 1], self.port))
     }
 
     pub fn stop(&self) {
@@ -100,13 +126,15 @@ impl PrivateServer {
     }
 
     pub fn restart(&self) {
-        start_testdb(&[
+        let port = self.port.to_string();
+        let mut args = vec![
             "--port",
-            &self.port.to_string(),
+            &port,
             "--storage",
             self.storage.to_str().expect("utf-8 temp path"),
-        ])
-        .expect("cannot restart the private SecantusDB");
+        ];
+        args.extend(self.flags.iter().map(String::as_str));
+        start_testdb(&args).expect("cannot restart the private SecantusDB");
     }
 }
 
