@@ -14,10 +14,10 @@ use chrono::NaiveDate;
 use regex::Regex;
 
 use super::error::TransformErrorKind;
-use super::text::{chars_at_most, compact, is_integer, iso_date};
+use super::text::{chars_at_most, is_integer, iso_date};
 use crate::document::Trailer;
 
-pub const TRAILER_END: &str = "/enpproperty-->";
+const TRAILER_END: &str = "/enpproperty-->";
 const TRAILER_START: &str = "-->";
 
 /// `2024-01-02`; some CMSs write `2024/01/02` or `2024.01.02`.
@@ -82,11 +82,6 @@ pub struct TrailerSpan<'a> {
     pub after_marker: Option<&'a str>,
 }
 
-/// Is this (normalized) line a trailer's last line?
-pub fn is_trailer_line(line: &str) -> bool {
-    end_marker(line).is_some()
-}
-
 /// The indices of the lines that mention enpproperty, in order: one pass over `whole`, the
 /// buffer the lines are slices of (each hit is mapped to its line by address).
 fn marker_lines(lines: &[&str], whole: &str) -> Vec<usize> {
@@ -127,19 +122,6 @@ fn end_marker(line: &str) -> Option<(usize, usize)> {
         return None;
     }
     END.find(line).map(|m| (m.start(), m.end()))
-}
-
-/// Is this line the first half of a two-line trailer (the date, and maybe a time, alone)?
-pub fn is_trailer_date_line(line: &str) -> bool {
-    let rest = line.strip_prefix(TRAILER_START).unwrap_or(line).trim();
-    let mut tokens = rest.split(' ');
-    let date_ok = tokens.next().is_some_and(|t| DATE.is_match(t));
-    let rest_ok = match (tokens.next(), tokens.next()) {
-        (None, _) => true,
-        (Some(t), None) => TIME.is_match(t),
-        _ => false,
-    };
-    date_ok && rest_ok
 }
 
 /// One token of the file's tail and the line it is on.
@@ -615,11 +597,6 @@ pub fn clean_headline(tokens: &[&str]) -> String {
     decoded.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// Does `a` name the same headline as `b`, spaces aside?
-pub fn same_text(a: &str, b: &str) -> bool {
-    compact(a) == compact(b)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -760,12 +737,5 @@ mod tests {
             "再一段。",
         ];
         assert!(locate(&lines, "").unwrap().is_none());
-    }
-
-    #[test]
-    fn date_lines() {
-        assert!(is_trailer_date_line("--> 2024-01-02"));
-        assert!(is_trailer_date_line("2024-01-02 09:28:27.0"));
-        assert!(!is_trailer_date_line("2024-01-02 标题"));
     }
 }
