@@ -344,14 +344,13 @@ pub fn transform(raw: &RawFile<'_>, opts: &ParseOptions) -> Result<Article, Tran
     }
     // The slot's people against the header's: where they share nobody, the trailer's reading
     // is kept (the header's line was likely not a byline) and both are named.
-    if let Some(t) = &trailer {
-        let named: Vec<SlotPart> = t
-            .slot_parts
-            .iter()
-            .filter(|p| matches!(p.kind, SlotKind::Authors | SlotKind::Byline))
-            .cloned()
-            .collect();
-        let slot_authors = slot::authors(&named);
+    let named: Vec<&SlotPart> = trailer
+        .iter()
+        .flat_map(|t| &t.slot_parts)
+        .filter(|p| matches!(p.kind, SlotKind::Authors | SlotKind::Byline))
+        .collect();
+    if !named.is_empty() && !authors.is_empty() {
+        let slot_authors = slot::authors(named.iter().copied());
         let shares = slot_authors
             .iter()
             .any(|s| authors.iter().any(|a| a.name == s.name));

@@ -37,7 +37,7 @@ pub fn classify(slot: &str, header: &Header) -> Vec<SlotPart> {
 }
 
 /// Authors named by the slot, for articles whose header has no byline.
-pub fn authors(parts: &[SlotPart]) -> Vec<Author> {
+pub fn authors<'p>(parts: impl IntoIterator<Item = &'p SlotPart>) -> Vec<Author> {
     let mut out = Vec::new();
     for part in parts {
         match part.kind {

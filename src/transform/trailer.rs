@@ -266,17 +266,35 @@ fn looks_like_trailer_start(line: &str) -> bool {
 /// marker to the line that holds its date (or opens with `-->`), at most `SLOT_MAX_TOKENS` tokens
 /// before the URL.
 fn span_ending_at<'a>(lines: &[&'a str], k: usize, start: usize, end: usize) -> TrailerSpan<'a> {
-    let from = window_start(lines, k);
-    let mut tokens = Vec::new();
-    tokens_of(lines, from, k, &mut tokens);
+    let lowest = window_start(lines, k);
     let before = lines[k][..start].trim_end();
-    tokens.extend(
-        before
-            .split(' ')
-            .filter(|t| !t.is_empty())
-            .map(|text| Token { line: k, text }),
-    );
-    let texts: Vec<&str> = tokens.iter().map(|t| t.text).collect();
+    // Nearly every trailer is whole on its last line or the two last: the window grows only
+    // until the grammar is complete (a URL with its date before it), up to `lowest`.
+    let mut from = k;
+    let (tokens, texts) = loop {
+        let mut tokens = Vec::new();
+        tokens_of(lines, from, k, &mut tokens);
+        tokens.extend(
+            before
+                .split(' ')
+                .filter(|t| !t.is_empty())
+                .map(|text| Token { line: k, text }),
+        );
+        let texts: Vec<&str> = tokens.iter().map(|t| t.text).collect();
+        let complete = (0..texts.len())
+            .rev()
+            .find(|&i| is_url(texts[i]))
+            .is_some_and(|u| grammar_start(&texts, u).is_some());
+        if complete || from <= lowest {
+            // The comment's opening `-->` alone on the line above belongs to it too.
+            if from > 0 && lines[from - 1] == TRAILER_START && from - 1 >= lowest {
+                from -= 1;
+                continue;
+            }
+            break (tokens, texts);
+        }
+        from = if k - from < 2 { from - 1 } else { lowest };
+    };
     // Where the trailer starts: its date (found from the URL), else the nearest `-->`, else the
     // marker's own line.
     let url = (0..texts.len()).rev().find(|&i| is_url(texts[i]));
