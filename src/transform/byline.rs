@@ -223,8 +223,13 @@ fn authors(tokens: &[&str], lenient: bool) -> Option<Vec<Author>> {
     let mut singles = String::new();
     let mut i = 0;
     while i < tokens.len() {
-        let t = tokens[i];
-        if let Some((r, used)) = spaced_role(&tokens[i..]) {
+        // A marker again inside the line (`■本报记者 张三 ■通讯员 李四`) opens the next role.
+        let t = tokens[i].trim_start_matches(MARKERS);
+        if t.is_empty() {
+            i += 1;
+            continue;
+        }
+        if let Some((r, used)) = spaced_role(&tokens[i..]).filter(|_| t.len() == tokens[i].len()) {
             flush_singles(&mut singles, role, &mut out);
             role = Some(r);
             i += used;
@@ -246,6 +251,16 @@ fn authors(tokens: &[&str], lenient: bool) -> Option<Vec<Author>> {
             }
             i += 1;
             continue;
+        }
+        // `张三/文`, `李四/图`: a name with what it did.
+        if let Some((name, work)) = t.split_once('/') {
+            if is_name_token(name) && matches!(work, "文" | "图" | "摄" | "摄影" | "文图" | "图文")
+            {
+                flush_singles(&mut singles, role, &mut out);
+                push(&mut out, name, Some(work));
+                i += 1;
+                continue;
+            }
         }
         let name = t
             .strip_suffix(['摄', '攝'])
@@ -332,6 +347,18 @@ mod tests {
             assert!(r.starts_with(|c: char| ROLE_FIRST_CHARS.contains(c)), "{r}");
         }
         assert_eq!(names("本报 记者 张三"), vec![a("张三", Some("本报记者"))]);
+    }
+
+    #[test]
+    fn names_with_what_they_did_and_markers_inside() {
+        assert_eq!(
+            names("□ 张三/文 李四/图"),
+            vec![a("张三", Some("文")), a("李四", Some("图"))]
+        );
+        assert_eq!(
+            names("■本报记者 张三 ■通讯员 李四"),
+            vec![a("张三", Some("本报记者")), a("李四", Some("通讯员"))]
+        );
     }
 
     #[test]

@@ -728,10 +728,16 @@ mod tests {
             Some("2_77")
         );
         assert_eq!(content_id_from_file_name("c_77.txt").as_deref(), Some("77"));
-        assert_eq!(content_id_from_file_name("con77.txt").as_deref(), Some("77"));
+        assert_eq!(
+            content_id_from_file_name("con77.txt").as_deref(),
+            Some("77")
+        );
         assert_eq!(content_id_from_file_name("xcontent_77.txt"), None);
         assert_eq!(content_id_from_file_name("content_.txt"), None);
-        assert_eq!(iso_to_date("2024-01-02"), NaiveDate::from_ymd_opt(2024, 1, 2));
+        assert_eq!(
+            iso_to_date("2024-01-02"),
+            NaiveDate::from_ymd_opt(2024, 1, 2)
+        );
         assert_eq!(iso_to_date("2024-02-30"), None);
         assert_eq!(content_id_from_file_name("abc123.txt"), None);
     }
