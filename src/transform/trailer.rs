@@ -287,7 +287,7 @@ fn span_ending_at<'a>(lines: &[&'a str], k: usize, start: usize, end: usize) -> 
             .is_some_and(|u| grammar_start(&texts, u).is_some());
         if complete || from <= lowest {
             // The comment's opening `-->` alone on the line above belongs to it too.
-            if from > 0 && lines[from - 1] == TRAILER_START && from - 1 >= lowest {
+            if from > lowest && lines[from - 1] == TRAILER_START {
                 from -= 1;
                 continue;
             }
