@@ -184,13 +184,16 @@ pub fn transform(raw: &RawFile<'_>, opts: &ParseOptions) -> Result<Article, Tran
     let mut salvaged_id = None;
     // A broken trailer set aside has its own warning; `no_trailer` would say less.
     let mut set_aside = false;
+    // The first lines without their spaces: where the trailer's headline is looked for.
+    let mut early: Vec<Cow<'_, str>> = Vec::new();
     let (content_end, parsed) = match located {
         None => (lines.len(), None),
         Some(span) => {
-            let early: Vec<Cow<'_, str>> = lines[..span.first.min(HEADLINE_SEARCH_LINES)]
+            early = lines[..span.first.min(HEADLINE_SEARCH_LINES)]
                 .iter()
                 .map(|l| compact(l.text))
                 .collect();
+            let early = &early;
             let in_header = |candidate: &str| {
                 let c = compact(candidate);
                 !c.is_empty() && early.contains(&c)
@@ -251,7 +254,7 @@ pub fn transform(raw: &RawFile<'_>, opts: &ParseOptions) -> Result<Article, Tran
 
     // The header, told by the trailer which line is the headline.
     let (trailer_headline, mut slot_headline) = match &parsed {
-        Some(p) => effective_headline(&p.trailer, content),
+        Some(p) => effective_headline(&p.trailer, content, &early),
         None => (None, None),
     };
     let slot_compact = parsed
@@ -603,18 +606,19 @@ const HEADLINE_SEARCH_LINES: usize = 16;
 /// The headline to look for in the header. Usually the trailer's; when the CMS kept the first
 /// line of a two-line headline in its slot, the slot's tail and the trailer's headline together
 /// (returned with that slot part, to classify it).
+/// `compacted` holds the first lines of `content` without their spaces, computed once.
 fn effective_headline(
     trailer: &crate::document::Trailer,
     content: &[Line<'_>],
+    compacted: &[Cow<'_, str>],
 ) -> (Option<String>, Option<String>) {
     let th = trailer.headline.as_str();
     if th.is_empty() {
         return (None, None);
     }
-    let early = &content[..content.len().min(HEADLINE_SEARCH_LINES)];
+    let early = &content[..compacted.len()];
     let want = compact(th);
-    let in_lines = |c: &str| early.iter().any(|l| compact(l.text) == c);
-    if in_lines(&want) {
+    if compacted.iter().any(|c| *c == want) {
         return (Some(th.to_owned()), None);
     }
     if let Some(slot) = trailer.slot.as_deref() {
@@ -622,15 +626,20 @@ fn effective_headline(
         for k in 0..tokens.len() {
             let prefix = tokens[k..].join(" ");
             let joined = format!("{}{}", compact(&prefix), want);
-            if let Some(line) = early.iter().find(|l| compact(l.text) == joined) {
-                return (Some(line.text.to_owned()), Some(prefix));
+            if let Some(k) = compacted.iter().position(|c| *c == joined) {
+                return (Some(early[k].text.to_owned()), Some(prefix));
             }
             // The header may show the two lines one above the other.
-            let pair = early
-                .windows(2)
-                .find(|w| format!("{}{}", compact(w[0].text), compact(w[1].text)) == joined);
-            if let Some(w) = pair {
-                return (Some(format!("{} {}", w[0].text, w[1].text)), Some(prefix));
+            let pair = (1..compacted.len()).find(|&k| {
+                joined.len() == compacted[k - 1].len() + compacted[k].len()
+                    && joined.starts_with(compacted[k - 1].as_ref())
+                    && joined.ends_with(compacted[k].as_ref())
+            });
+            if let Some(k) = pair {
+                return (
+                    Some(format!("{} {}", early[k - 1].text, early[k].text)),
+                    Some(prefix),
+                );
             }
         }
     }

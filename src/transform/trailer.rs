@@ -80,6 +80,45 @@ pub struct TrailerSpan<'a> {
     pub raw: String,
     pub terminated: bool,
     pub after_marker: Option<&'a str>,
+    /// The URL among `tokens`: the one with `N N [PAPER]` before it, else the last one.
+    url: Option<usize>,
+    /// Whether `url` has that shape before it.
+    shaped: bool,
+}
+
+impl<'a> TrailerSpan<'a> {
+    fn new(
+        (first, last): (usize, usize),
+        tokens: Vec<&'a str>,
+        raw: String,
+        terminated: bool,
+        after_marker: Option<&'a str>,
+    ) -> Self {
+        // Found once here: locating and parsing both need it, and the URL regex is the costly
+        // part of either.
+        let mut url = None;
+        let mut shaped = false;
+        for u in (0..tokens.len()).rev() {
+            if is_url(tokens[u]) {
+                if ids_before(&tokens, u).is_some() {
+                    url = Some(u);
+                    shaped = true;
+                    break;
+                }
+                url = url.or(Some(u));
+            }
+        }
+        TrailerSpan {
+            first,
+            last,
+            tokens,
+            raw,
+            terminated,
+            after_marker,
+            url,
+            shaped,
+        }
+    }
 }
 
 /// The indices of the lines that mention enpproperty, in order: one pass over `whole`, the
@@ -162,7 +201,7 @@ pub fn locate<'a>(
             return Err(malformed("/enpproperty--> appears twice on one line", k));
         }
         let span = span_ending_at(lines, k, start, end);
-        let backed = shaped_url(&span.tokens).is_some();
+        let backed = span.shaped;
         if let Some(earlier) = found.as_ref() {
             if backed {
                 return Err((
@@ -180,7 +219,7 @@ pub fn locate<'a>(
         // that quotes the marker.
         let trailer_like = backed
             || lines.len() - k <= 2
-            || span.tokens.iter().any(|t| is_url(t))
+            || span.url.is_some()
             || looks_like_trailer_start(lines[span.first]);
         if trailer_like {
             found = Some(span);
@@ -232,14 +271,13 @@ pub fn locate<'a>(
             let last = tokens[end - 1].line;
             let mut own: Vec<&str> = texts[start..end].to_vec();
             strip_start(&mut own);
-            return Ok(Some(TrailerSpan {
-                first,
-                last,
-                raw: lines[first..=last].join(" "),
-                tokens: own,
-                terminated: false,
-                after_marker: None,
-            }));
+            return Ok(Some(TrailerSpan::new(
+                (first, last),
+                own,
+                lines[first..=last].join(" "),
+                false,
+                None,
+            )));
         }
     }
     // A comment that opens at the end of the file but never gets as far as its URL: an export
@@ -316,14 +354,13 @@ fn span_ending_at<'a>(lines: &[&'a str], k: usize, start: usize, end: usize) -> 
     let mut own: Vec<&str> = texts[start_at.min(texts.len())..].to_vec();
     strip_start(&mut own);
     let after = lines[k][end..].trim();
-    TrailerSpan {
-        first,
-        last: k,
-        raw: lines[first..=k].join(" "),
-        tokens: own,
-        terminated: true,
-        after_marker: (!after.is_empty()).then_some(after),
-    }
+    TrailerSpan::new(
+        (first, k),
+        own,
+        lines[first..=k].join(" "),
+        true,
+        (!after.is_empty()).then_some(after),
+    )
 }
 
 /// The first line that may still belong to a trailer whose URL or end is on line `k`: going up
@@ -417,6 +454,18 @@ fn ids_and_paper(texts: &[&str], u: usize) -> Option<(usize, usize)> {
     })
 }
 
+/// The content id of a URL token: the digits (`2_77` for `content_2_77.htm`). Read from the
+/// match without captures, which would cost a slower regex engine.
+fn url_id(url: &str) -> Option<&str> {
+    let m = URL.find(url)?;
+    let name = url[m.start()..].trim_start_matches('/');
+    let rest = ["content_", "con", "c_", "c"]
+        .iter()
+        .find_map(|p| name.strip_prefix(p))?;
+    let end = rest.find('.')?;
+    Some(&rest[..end])
+}
+
 /// A URL token: the regex behind a byte search for `htm`, which every form holds.
 fn is_url(token: &str) -> bool {
     HTM.find(token.as_bytes()).is_some() && URL.is_match(token)
@@ -427,13 +476,6 @@ const PAPER_MAX_TOKENS: usize = 3;
 
 fn is_date_token(t: &str) -> bool {
     DATE.is_match(t.strip_prefix(TRAILER_START).unwrap_or(t))
-}
-
-/// The URL among `tokens` that has the `N N [PAPER]` shape before it.
-fn shaped_url(tokens: &[&str]) -> Option<usize> {
-    (0..tokens.len())
-        .rev()
-        .find(|&u| is_url(tokens[u]) && ids_before(tokens, u).is_some())
 }
 
 /// Parses a one-line trailer, end marker included: for tools and tests. `in_header` tells
@@ -471,16 +513,11 @@ pub fn parse_span(
             }
         }
     }
-    let url_at =
-        shaped_url(&tokens).or_else(|| (0..tokens.len()).rev().find(|&i| is_url(tokens[i])));
-    let Some(url_at) = url_at else {
+    let Some(url_at) = span.url.filter(|&u| u < tokens.len()) else {
         return Err(broken(malformed("no content_<id>.html URL"), None));
     };
     let url = tokens[url_at];
-    let content_id = URL
-        .captures(url)
-        .and_then(|c| c.get(1))
-        .map(|m| m.as_str().to_owned());
+    let content_id = url_id(url).map(str::to_owned);
     let Some(content_id) = content_id else {
         return Err(broken(malformed("no content id in the URL"), None));
     };
