@@ -214,10 +214,10 @@ pub fn is_furniture(line: &str) -> bool {
     if !chars_at_most(line, FURNITURE_MAX_CHARS) {
         return false;
     }
-    // Navigation words are at most 12 bytes (14 with glued page numbers): a line whose first
-    // 15 bytes hold no space starts with something longer.
-    let short_first_word = line.len() <= NAVIGATION_MAX_BYTES + 2
-        || line.as_bytes()[..=NAVIGATION_MAX_BYTES + 2].contains(&b' ');
+    // Navigation words are at most 12 bytes: a line whose first 13 bytes hold no space starts
+    // with something longer.
+    let short_first_word = line.len() <= NAVIGATION_MAX_BYTES
+        || line.as_bytes()[..=NAVIGATION_MAX_BYTES].contains(&b' ');
     if short_first_word
         && line.split(' ').all(is_navigation_token)
         && line
@@ -228,10 +228,11 @@ pub fn is_furniture(line: &str) -> bool {
     }
     if (line.chars().next().is_some_and(is_chrome_first)
         && CHROME_PREFIXES.iter().any(|p| line.starts_with(p)))
-        || (chars_at_most(line, 40)
+        // Byte lengths first: a CJK character is three bytes, so these lines are short ones.
+        || (line.len() <= 120
             && memchr::memchr(b':', line.as_bytes()).is_some()
             && line.contains("来源:"))
-        || ((line.ends_with("数字报纸") || line.ends_with("数字报")) && chars_at_most(line, 20))
+        || (line.len() <= 60 && (line.ends_with("数字报纸") || line.ends_with("数字报")))
     {
         return true;
     }

@@ -32,7 +32,7 @@ use crate::document::{
     PARSER_VERSION,
 };
 use normalize::Line;
-use text::compact;
+use text::{chars_at_most, compact, HEADER_LINE_MAX_CHARS};
 
 /// What to do with a file that names no content id (FORMAT.md §5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -189,9 +189,16 @@ pub fn transform(raw: &RawFile<'_>, opts: &ParseOptions) -> Result<Article, Tran
     let (content_end, parsed) = match located {
         None => (lines.len(), None),
         Some(span) => {
+            // A line too long for the header's zone cannot be a headline: it is not compacted.
             early = lines[..span.first.min(HEADLINE_SEARCH_LINES)]
                 .iter()
-                .map(|l| compact(l.text))
+                .map(|l| {
+                    if chars_at_most(l.text, HEADER_LINE_MAX_CHARS) {
+                        compact(l.text)
+                    } else {
+                        Cow::Borrowed("")
+                    }
+                })
                 .collect();
             let early = &early;
             let in_header = |candidate: &str| {
@@ -393,8 +400,8 @@ pub fn transform(raw: &RawFile<'_>, opts: &ParseOptions) -> Result<Article, Tran
     }
     // A subtitle the slot holds (`——…`) but the header does not show: the trailer's.
     let mut subtitle = header.subtitle.clone();
-    let kicker_key = header.kicker.as_deref().map(|k| compact(k).into_owned());
     if subtitle.is_none() {
+        let kicker_key = header.kicker.as_deref().map(compact);
         if let Some(part) = trailer.as_ref().and_then(|t| {
             t.slot_parts
                 .iter()
@@ -631,7 +638,9 @@ fn effective_headline(
             }
             // The header may show the two lines one above the other.
             let pair = (1..compacted.len()).find(|&k| {
-                joined.len() == compacted[k - 1].len() + compacted[k].len()
+                !compacted[k - 1].is_empty()
+                    && !compacted[k].is_empty()
+                    && joined.len() == compacted[k - 1].len() + compacted[k].len()
                     && joined.starts_with(compacted[k - 1].as_ref())
                     && joined.ends_with(compacted[k].as_ref())
             });
