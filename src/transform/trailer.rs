@@ -20,9 +20,6 @@ use crate::document::Trailer;
 const TRAILER_END: &str = "/enpproperty-->";
 const TRAILER_START: &str = "-->";
 
-/// `2024-01-02`; some CMSs write `2024/01/02` or `2024.01.02`.
-static DATE: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^(\d{4})([-/.])(\d{1,2})[-/.](\d{1,2})$").expect("static regex"));
 static TIME: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?$").expect("static regex"));
 /// Every URL form seen: `content_<id>`, `c<id>`, `c_<id>`, `con<id>`, with `.html`, `.htm` or
@@ -156,6 +153,12 @@ const UPPER_TAIL_BYTES: usize = 2048;
 
 /// The end marker on `line`: its byte range. Only the first.
 fn end_marker(line: &str) -> Option<(usize, usize)> {
+    // The marker as the sample has it, where nearly every trailer has it: no regex needed.
+    if let Some(before) = line.strip_suffix(TRAILER_END) {
+        if ENP.find(before.as_bytes()).is_none() {
+            return Some((before.len(), line.len()));
+        }
+    }
     let bytes = line.as_bytes();
     if ENP.find(bytes).is_none() && ENP_UPPER.find(bytes).is_none() {
         return None;
@@ -197,7 +200,8 @@ pub fn locate<'a>(
         let Some((start, end)) = end_marker(lines[k]) else {
             continue;
         };
-        if end_marker(&lines[k][end..]).is_some() {
+        if ENP.find(lines[k][end..].as_bytes()).is_some() && end_marker(&lines[k][end..]).is_some()
+        {
             return Err(malformed("/enpproperty--> appears twice on one line", k));
         }
         let span = span_ending_at(lines, k, start, end);
@@ -371,7 +375,10 @@ fn window_start(lines: &[&str], k: usize) -> usize {
     let mut i = k;
     while i > lowest {
         let l = lines[i - 1];
-        if !chars_at_most(l, WINDOW_LINE_MAX_CHARS) && HTM.find(l.as_bytes()).is_none() {
+        // A sentence is text; so is a long line without a URL.
+        if l.ends_with('。')
+            || (!chars_at_most(l, WINDOW_LINE_MAX_CHARS) && HTM.find(l.as_bytes()).is_none())
+        {
             break;
         }
         i -= 1;
@@ -475,7 +482,33 @@ fn is_url(token: &str) -> bool {
 const PAPER_MAX_TOKENS: usize = 3;
 
 fn is_date_token(t: &str) -> bool {
-    DATE.is_match(t.strip_prefix(TRAILER_START).unwrap_or(t))
+    date_parts(t.strip_prefix(TRAILER_START).unwrap_or(t)).is_some()
+}
+
+/// `2024-01-02` (some CMSs write `2024/01/02` or `2024.01.02`): year, month and day as
+/// written, not yet checked as a calendar date. Read by hand: it is asked of every token
+/// between a trailer's ids and its date.
+fn date_parts(token: &str) -> Option<(i32, u32, u32)> {
+    let b = token.as_bytes();
+    if !(8..=10).contains(&b.len()) || !b[..4].iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let sep = *b.get(4)?;
+    if !matches!(sep, b'-' | b'/' | b'.') {
+        return None;
+    }
+    let mut parts = token[5..].split(sep as char);
+    let mut field = || {
+        parts
+            .next()
+            .filter(|p| (1..=2).contains(&p.len()) && p.bytes().all(|c| c.is_ascii_digit()))
+            .and_then(|p| p.parse::<u32>().ok())
+    };
+    let (month, day) = (field()?, field()?);
+    if parts.next().is_some() {
+        return None;
+    }
+    Some((token[..4].parse().ok()?, month, day))
 }
 
 /// Parses a one-line trailer, end marker included: for tools and tests. `in_header` tells
@@ -523,7 +556,7 @@ pub fn parse_span(
     };
     let id = Some(content_id.as_str());
 
-    let Some(date_token) = tokens.first().filter(|t| DATE.is_match(t)) else {
+    let Some(date_token) = tokens.first().filter(|t| date_parts(t).is_some()) else {
         let first = tokens.first().copied().unwrap_or("");
         return Err(broken(
             malformed(&format!("it does not start with a date: {first:?}")),
@@ -621,12 +654,10 @@ pub fn parse_span(
 }
 
 fn parse_date(token: &str) -> Result<String, TransformErrorKind> {
-    let caps = DATE.captures(token).ok_or_else(|| {
+    let (year, month, day) = date_parts(token).ok_or_else(|| {
         TransformErrorKind::MalformedTrailer(format!("it does not start with a date: {token:?}"))
     })?;
-    let num = |i: usize| caps[i].parse::<u32>().unwrap_or(0);
-    let year = caps[1].parse::<i32>().unwrap_or(0);
-    NaiveDate::from_ymd_opt(year, num(3), num(4))
+    NaiveDate::from_ymd_opt(year, month, day)
         .map(iso_date)
         .ok_or_else(|| TransformErrorKind::MalformedTrailer(format!("invalid date {token:?}")))
 }
@@ -762,6 +793,26 @@ mod tests {
         assert_eq!((span.first, span.last), (1, 1));
         assert_eq!(p.content_id, "77");
         assert_eq!(p.trailer.numbers_after_url, vec![1, 3]);
+    }
+
+    #[test]
+    fn dates() {
+        assert_eq!(date_parts("2024-01-02"), Some((2024, 1, 2)));
+        assert_eq!(date_parts("2024/1/2"), Some((2024, 1, 2)));
+        assert_eq!(date_parts("2024.12.31"), Some((2024, 12, 31)));
+        for t in [
+            "2024-1x-02",
+            "2024-01",
+            "2024-01-02-03",
+            "24-01-02",
+            "2024-001-02",
+            "2024_01_02",
+        ] {
+            assert_eq!(date_parts(t), None, "{t}");
+        }
+        // A calendar check is parse_date's: `2024-02-30` has the shape of a date.
+        assert_eq!(date_parts("2024-02-30"), Some((2024, 2, 30)));
+        assert!(parse_date("2024-02-30").is_err());
     }
 
     #[test]
