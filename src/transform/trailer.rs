@@ -200,7 +200,7 @@ pub fn locate<'a>(
         let Some((start, end)) = end_marker(lines[k]) else {
             continue;
         };
-        if ENP.find(lines[k][end..].as_bytes()).is_some() && end_marker(&lines[k][end..]).is_some()
+        if ENP.find(&lines[k].as_bytes()[end..]).is_some() && end_marker(&lines[k][end..]).is_some()
         {
             return Err(malformed("/enpproperty--> appears twice on one line", k));
         }
