@@ -625,7 +625,7 @@ fn effective_headline(
     }
     let early = &content[..compacted.len()];
     let want = compact(th);
-    if compacted.iter().any(|c| *c == want) {
+    if compacted.contains(&want) {
         return (Some(th.to_owned()), None);
     }
     if let Some(slot) = trailer.slot.as_deref() {
