@@ -146,7 +146,7 @@ fn every_hand_checked_field_holds_in_every_trailer_shape() {
         let third = (tokens.len() / 3).max(1);
         let mut variants: Vec<(&str, String)> = vec![
             ("spaced marker", with(&[t.replace("/enpproperty-->", "/enpproperty -->")])),
-            ("no marker", with(&[no_marker.clone()])),
+            ("no marker", with(std::slice::from_ref(&no_marker))),
             ("one token a line", with(&tokens.iter().map(|s| s.to_string()).collect::<Vec<_>>())),
             (
                 "one token a line, no marker",
