@@ -444,6 +444,23 @@ async fn articles_by_run(ws: &Workspace) -> std::collections::BTreeMap<String, i
     by_run
 }
 
+/// `run --once` in the background, once it has loaded its first batches: the moment to hang
+/// the server under it.
+fn run_once_loading(ws: &Workspace) -> std::process::Child {
+    let run = ws
+        .std_cmd()
+        .args(["run", "--once"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(
+        wait_for(Duration::from_secs(60), || ws.files("done").len() >= 40),
+        "the run did not start loading"
+    );
+    run
+}
+
 /// Issue 14: the server stopped (SIGSTOP) under `run --once` until the run gives up: it exits 1
 /// with every unwritten file back in the inbox, and its run record, which the hung server
 /// could not take, is kept in the work dir. Once the server runs again (SIGCONT), the next run
@@ -467,17 +484,7 @@ async fn a_run_record_outlives_a_hung_server() {
     // Enough that the server is stopped long before the run could finish.
     let total = 1000;
     fill_inbox(&ws, 96_000, total);
-    let mut first = ws
-        .std_cmd()
-        .args(["run", "--once"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    assert!(
-        wait_for(Duration::from_secs(60), || ws.files("done").len() >= 40),
-        "the first run did not start loading"
-    );
+    let mut first = run_once_loading(&ws);
     server.signal(libc::SIGSTOP);
     let code = wait_exit(&mut first, Duration::from_secs(90));
     server.signal(libc::SIGCONT);
@@ -707,17 +714,7 @@ async fn a_server_stopped_briefly_under_run_once_is_waited_out() {
     // Enough that the server is stopped long before the run could finish.
     let total = 1000;
     fill_inbox(&ws, 94_000, total);
-    let mut run = ws
-        .std_cmd()
-        .args(["run", "--once"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    assert!(
-        wait_for(Duration::from_secs(60), || ws.files("done").len() >= 40),
-        "the run did not start loading"
-    );
+    let mut run = run_once_loading(&ws);
     server.signal(libc::SIGSTOP);
     std::thread::sleep(Duration::from_secs(4));
     server.signal(libc::SIGCONT);
