@@ -339,7 +339,7 @@ fn spawn_progress(stats: Arc<RunStats>, shutdown: Arc<Stop>) -> tokio::task::Joi
             tokio::time::sleep(Duration::from_millis(if tty { 200 } else { 1000 })).await;
             let c = stats.snapshot();
             let secs = started.elapsed().as_secs_f64().max(0.001);
-            let articles = c.inserted + c.updated + c.unchanged;
+            let articles = c.inserted + c.updated + c.unchanged + c.reparsed;
             let rate = articles as f64 / secs;
             let mb_s = c.bytes as f64 / secs / 1_048_576.0;
             let walk_done = stats.walk_done.load(Ordering::Relaxed);
@@ -351,8 +351,8 @@ fn spawn_progress(stats: Arc<RunStats>, shutdown: Arc<Stop>) -> tokio::task::Joi
                 "  (still walking)".to_owned()
             };
             let msg = format!(
-                "{rate:.0} articles/s  {mb_s:.1} MB/s  inserted {} updated {} unchanged {} skipped {} quarantined {} failed {}{eta}",
-                c.inserted, c.updated, c.unchanged, c.skipped, c.quarantined, c.failed
+                "{rate:.0} articles/s  {mb_s:.1} MB/s  inserted {} updated {} unchanged {} reparsed {} skipped {} quarantined {} failed {}{eta}",
+                c.inserted, c.updated, c.unchanged, c.reparsed, c.skipped, c.quarantined, c.failed
             );
             match &bar {
                 Some(bar) => {
@@ -430,6 +430,7 @@ fn print_report(r: &RunReport, json: bool) -> anyhow::Result<()> {
         ("inserted", c.inserted),
         ("updated", c.updated),
         ("unchanged", c.unchanged),
+        ("reparsed", c.reparsed),
         ("quarantined", c.quarantined),
         ("failed", c.failed),
         ("retries", c.retries),

@@ -71,6 +71,8 @@ pub struct RunStats {
     pub inserted: AtomicU64,
     pub updated: AtomicU64,
     pub unchanged: AtomicU64,
+    /// Replaced in place: the same bytes read again by a newer parser.
+    pub reparsed: AtomicU64,
     pub quarantined: AtomicU64,
     pub failed: AtomicU64,
     pub retries: AtomicU64,
@@ -89,6 +91,7 @@ pub struct Counts {
     pub inserted: u64,
     pub updated: u64,
     pub unchanged: u64,
+    pub reparsed: u64,
     pub quarantined: u64,
     pub failed: u64,
     pub retries: u64,
@@ -101,6 +104,7 @@ impl Counts {
             + self.inserted
             + self.updated
             + self.unchanged
+            + self.reparsed
             + self.quarantined
             + self.failed
     }
@@ -117,6 +121,7 @@ impl RunStats {
             inserted: g(&self.inserted),
             updated: g(&self.updated),
             unchanged: g(&self.unchanged),
+            reparsed: g(&self.reparsed),
             quarantined: g(&self.quarantined),
             failed: g(&self.failed),
             retries: g(&self.retries),
@@ -197,6 +202,7 @@ impl RunReport {
                 "inserted": n(c.inserted),
                 "updated": n(c.updated),
                 "unchanged": n(c.unchanged),
+                "reparsed": n(c.reparsed),
                 "quarantined": n(c.quarantined),
                 "failed": n(c.failed),
                 "retries": n(c.retries),
@@ -1515,11 +1521,13 @@ impl Writer {
                     Disposal::Written(Outcome::Inserted) => ("inserted", None),
                     Disposal::Written(Outcome::Updated(_)) => ("updated", None),
                     Disposal::Written(Outcome::Unchanged(_)) => ("unchanged", None),
+                    Disposal::Written(Outcome::Reparsed(_)) => ("reparsed", None),
                 };
                 if quarantined.is_none() {
                     let counter = match label {
                         "inserted" => &stats.inserted,
                         "updated" => &stats.updated,
+                        "reparsed" => &stats.reparsed,
                         _ => &stats.unchanged,
                     };
                     bump(counter);
@@ -1529,7 +1537,7 @@ impl Writer {
                         file = %shown,
                         outcome = label,
                         id = article.as_ref().map(|a| a.id.as_str()).unwrap_or(""),
-                        revision = match &disposal { Disposal::Written(Outcome::Updated(r) | Outcome::Unchanged(r)) => *r, Disposal::Written(Outcome::Inserted) => 1, _ => 0 },
+                        revision = match &disposal { Disposal::Written(Outcome::Updated(r) | Outcome::Unchanged(r) | Outcome::Reparsed(r)) => *r, Disposal::Written(Outcome::Inserted) => 1, _ => 0 },
                         "file loaded"
                     );
                 }
