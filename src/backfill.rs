@@ -20,6 +20,10 @@ use crate::transform::{self, RawFile};
 /// was forgotten): memory holds a few directories, whatever the archive's size.
 pub struct FinishedDirs {
     dirs: HashMap<String, HashSet<u128>>,
+    /// Per directory, the article each finished file became, by fingerprint: loaded only for
+    /// `--reparse` and `--retry-quarantined`, which need them (a file quarantined by every run
+    /// that read it has none).
+    ids: HashMap<String, HashMap<u128, Box<str>>>,
     /// Directories in the order they were loaded, the oldest forgotten first.
     order: VecDeque<String>,
     capacity: usize,
@@ -30,6 +34,7 @@ impl FinishedDirs {
     pub fn new(capacity: usize) -> Self {
         FinishedDirs {
             dirs: HashMap::new(),
+            ids: HashMap::new(),
             order: VecDeque::new(),
             capacity: capacity.max(1),
         }
@@ -55,6 +60,23 @@ impl FinishedDirs {
         }
     }
 
+    /// Adds the article ids of a loaded directory's files (see `ids`).
+    pub fn load_ids(&mut self, dir: &str, ids: HashMap<u128, Box<str>>) {
+        if !ids.is_empty() {
+            self.ids.insert(dir.to_owned(), ids);
+        }
+    }
+
+    /// The article a finished file became, as the loaded ids record it.
+    pub fn article_of(&self, file: &ArchiveFile) -> Option<&str> {
+        let (dir, name) = file.dir_and_name();
+        let mtime = file.mtime.map_or(-1, |t| t.timestamp_millis());
+        self.ids
+            .get(dir)?
+            .get(&fingerprint(name, file.size as i64, mtime))
+            .map(|id| &**id)
+    }
+
     /// Did an earlier run finish this file, as it is now (same size and mtime)?
     pub fn is_finished(&self, file: &ArchiveFile) -> bool {
         let (dir, name) = file.dir_and_name();
@@ -70,6 +92,7 @@ impl FinishedDirs {
         while self.order.len() > self.capacity {
             if let Some(dir) = self.order.pop_front() {
                 self.dirs.remove(&dir);
+                self.ids.remove(&dir);
             }
         }
     }

@@ -32,7 +32,8 @@ use crate::extract::read::{read_file, FileRead, FileReader};
 use crate::extract::{watch, Claim, Inbox, QuarantineReport, WatchRules};
 use crate::load::retry::Backoff;
 use crate::load::{
-    BatchWrite, LoadError, Loader, Outcome, Prepared, ProgressEntry, ProgressPages, Receipt,
+    BatchWrite, LoadError, Loader, Outcome, Prepared, ProgressEntry, ProgressPages, ProgressQuery,
+    Receipt,
 };
 use crate::settings::{LoadSettings, Pipeline};
 use crate::transform::{self, ParseOptions, TransformError};
@@ -507,6 +508,39 @@ pub struct BackfillPlan {
     pub roots: Vec<PathBuf>,
     pub shard: Option<Shard>,
     pub report: Arc<ReportSink>,
+    /// Which finished files to read again besides changed ones.
+    pub again: ReadAgain,
+}
+
+/// Finished archive files a backfill reads again (besides those whose size or mtime changed).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReadAgain {
+    pub reparse: Option<Reparse>,
+    /// `--retry-quarantined`: files every earlier run that read them quarantined.
+    pub quarantined: bool,
+    /// `--reparse=all` resumed: files finished by pages saved since then are skipped.
+    pub since: Option<bson::DateTime>,
+}
+
+/// `backfill --reparse[=outdated|all]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reparse {
+    /// Files whose stored document an older parser generation wrote.
+    Outdated,
+    /// Every finished file (rewritten in place unless a newer parser wrote it).
+    All,
+}
+
+impl std::str::FromStr for Reparse {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "outdated" => Ok(Reparse::Outdated),
+            "all" => Ok(Reparse::All),
+            _ => Err(format!("{s:?}: expected outdated or all")),
+        }
+    }
 }
 
 /// How a run finds its files.
@@ -517,6 +551,9 @@ pub enum Mode {
     Watch(Vec<WatchRules>),
     /// Walk archive trees in place (pipeline 0), skipping what earlier runs finished.
     Backfill(BackfillPlan),
+    /// Take the quarantined files whose report has one of these codes (all when empty) back
+    /// through the pipelines, then drain like `Once` (the inboxes are left alone).
+    Replay(Vec<String>),
 }
 
 /// How often a watching run refreshes its run record.
@@ -752,6 +789,14 @@ impl Run {
                 extract_once(&inboxes, &send, &stopped)
                     .map_err(|e| format!("listing an inbox: {e}"))
             }),
+            Mode::Replay(codes) => tokio::task::spawn_blocking(move || {
+                let stopped = || stop.is_set() || shutdown.is_set();
+                let send = |claims: Vec<Claim>| {
+                    send_claims(&inboxes, &files, claims, &stats, &pipelines, &stopped)
+                };
+                extract_replay(&inboxes, &codes, &send, &stopped)
+                    .map_err(|e| format!("replaying a quarantine: {e}"))
+            }),
             Mode::Watch(rules) => {
                 let health = self.health.clone();
                 // Not ready until the watches are made.
@@ -786,6 +831,7 @@ impl Run {
                     })
                 };
                 let checker = ProgressCheck {
+                    again: plan.again,
                     loader: self.loader.clone(),
                     pipeline: pipeline.name.clone(),
                     stats,
@@ -1055,10 +1101,59 @@ fn extract_once(
     Ok(())
 }
 
+/// `replay`: what crashed runs left in `processing/` first (a killed replay's claims among
+/// them), then the quarantined files with one of `codes` (any when empty).
+fn extract_replay(
+    inboxes: &[Arc<Inbox>],
+    codes: &[String],
+    send: &dyn Fn(Vec<Claim>) -> bool,
+    stopped: &dyn Fn() -> bool,
+) -> std::io::Result<()> {
+    let mut chunk = Vec::with_capacity(FILE_CHUNK);
+    let flush = |chunk: &mut Vec<Claim>| chunk.is_empty() || send(std::mem::take(chunk));
+    for inbox in inboxes {
+        for claim in inbox.recover()? {
+            info!(pipeline = %inbox.pipeline_name, file = %claim.display_name(), "recovered a file left in processing/");
+            chunk.push(claim);
+            if chunk.len() >= FILE_CHUNK && !flush(&mut chunk) {
+                return Ok(());
+            }
+        }
+    }
+    for inbox in inboxes {
+        let waiting = crate::extract::inbox::quarantined_files(&inbox.quarantine)?;
+        for q in waiting {
+            if !codes.is_empty() && !codes.contains(&q.code) {
+                continue;
+            }
+            if stopped() {
+                flush(&mut chunk);
+                return Ok(());
+            }
+            match inbox.claim_quarantined(&q.name) {
+                Ok(Some(claim)) => {
+                    info!(pipeline = %inbox.pipeline_name, file = %claim.display_name(), code = %q.code, "replaying a quarantined file");
+                    chunk.push(claim);
+                    if chunk.len() >= FILE_CHUNK && !flush(&mut chunk) {
+                        return Ok(());
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    warn!(pipeline = %inbox.pipeline_name, file = %q.name.to_string_lossy(), error = %e, "cannot take a quarantined file back")
+                }
+            }
+        }
+    }
+    flush(&mut chunk);
+    Ok(())
+}
+
 /// Backfill: skips the walked files an earlier run finished (same size and mtime), with at
 /// most one progress lookup per batch (for its directories not loaded yet), and passes the
 /// rest on.
 struct ProgressCheck {
+    again: ReadAgain,
     loader: Loader,
     pipeline: String,
     stats: Arc<RunStats>,
@@ -1130,9 +1225,10 @@ impl ProgressCheck {
             }
             let batch = std::mem::take(&mut pending);
             self.load_dirs(&mut finished, &batch).await?;
+            let up_to_date = self.up_to_date(&finished, &batch).await?;
             let mut chunk = Vec::with_capacity(FILE_CHUNK);
             for f in batch {
-                if finished.is_finished(&f) {
+                if finished.is_finished(&f) && !self.read_again(&finished, &f, &up_to_date) {
                     bump(&self.stats.skipped);
                     continue;
                 }
@@ -1151,6 +1247,67 @@ impl ProgressCheck {
         }
     }
 
+    /// Should this finished file be read again all the same?
+    fn read_again(
+        &self,
+        finished: &FinishedDirs,
+        f: &ArchiveFile,
+        up_to_date: &HashSet<String>,
+    ) -> bool {
+        match finished.article_of(f) {
+            // Quarantined by every run that read it.
+            None => self.again.quarantined,
+            Some(id) => match self.again.reparse {
+                Some(Reparse::All) => true,
+                Some(Reparse::Outdated) => !up_to_date.contains(id),
+                None => false,
+            },
+        }
+    }
+
+    /// `--reparse`: which of the batch's finished files became articles that this parser
+    /// generation (or a newer one) wrote; one lookup per batch, of the finished files only.
+    async fn up_to_date(
+        &self,
+        finished: &FinishedDirs,
+        batch: &[ArchiveFile],
+    ) -> Result<HashSet<String>, String> {
+        if self.again.reparse != Some(Reparse::Outdated) {
+            return Ok(HashSet::new());
+        }
+        let ids: Vec<&str> = batch
+            .iter()
+            .filter(|f| finished.is_finished(f))
+            .filter_map(|f| finished.article_of(f))
+            .collect();
+        if ids.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let mut backoff = Backoff::new(self.budget);
+        loop {
+            match self.loader.up_to_date(&ids).await {
+                Ok(found) => return Ok(found),
+                Err(e) if e.is_transient() && !self.shutdown.is_set() => {
+                    bump(&self.stats.retries);
+                    match backoff.next_delay() {
+                        Some(delay) => {
+                            warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "parser version lookup failed, retrying");
+                            tokio::time::sleep(delay).await;
+                        }
+                        None => {
+                            self.stop.trigger();
+                            return Err(format!("parser version lookup: {e}"));
+                        }
+                    }
+                }
+                Err(e) => {
+                    self.stop.trigger();
+                    return Err(format!("parser version lookup: {e}"));
+                }
+            }
+        }
+    }
+
     /// Loads what earlier runs finished in the batch's directories not loaded yet.
     async fn load_dirs(
         &self,
@@ -1161,22 +1318,36 @@ impl ProgressCheck {
         if dirs.is_empty() {
             return Ok(());
         }
+        let query = ProgressQuery {
+            ids: self.again.reparse.is_some() || self.again.quarantined,
+            since: self.again.since,
+        };
         let mut backoff = Backoff::new(self.budget);
         loop {
             // Filled afresh on every attempt: a lookup cut short loads nothing.
             let mut loaded: HashMap<String, HashSet<u128>> =
                 dirs.iter().map(|d| (d.clone(), HashSet::new())).collect();
+            let mut ids: HashMap<String, HashMap<u128, Box<str>>> = HashMap::new();
             let result = self
                 .loader
-                .lookup_progress(&self.pipeline, &dirs, |dir, name, size, mtime| {
-                    if let Some(prints) = loaded.get_mut(dir) {
-                        prints.insert(fingerprint(name, size, mtime));
+                .lookup_progress_with(&self.pipeline, &dirs, query, |e| {
+                    if let Some(prints) = loaded.get_mut(e.dir) {
+                        let print = fingerprint(e.name, e.size, e.mtime);
+                        prints.insert(print);
+                        if let Some(id) = e.article_id {
+                            ids.entry(e.dir.to_owned())
+                                .or_default()
+                                .insert(print, id.into());
+                        }
                     }
                 })
                 .await;
             match result {
                 Ok(()) => {
                     finished.load(loaded);
+                    for (dir, ids) in ids {
+                        finished.load_ids(&dir, ids);
+                    }
                     return Ok(());
                 }
                 Err(e) if e.is_transient() && !self.shutdown.is_set() => {

@@ -1010,14 +1010,40 @@ impl Loader {
     where
         F: FnMut(&str, &str, i64, i64),
     {
+        self.lookup_progress_with(pipeline, dirs, ProgressQuery::default(), |e| {
+            each(e.dir, e.name, e.size, e.mtime)
+        })
+        .await
+    }
+
+    /// [`Loader::lookup_progress`] with the entries' article ids (`query.ids`, for a reparse or
+    /// a retry of quarantined files) and only the pages saved since `query.since` (a
+    /// `--reparse=all` resumed: what it finished itself).
+    pub async fn lookup_progress_with<F>(
+        &self,
+        pipeline: &str,
+        dirs: &[String],
+        query: ProgressQuery,
+        mut each: F,
+    ) -> Result<(), LoadError>
+    where
+        F: FnMut(&ProgressSeen<'_>),
+    {
         use futures::TryStreamExt;
+        let mut projection =
+            doc! { "_id": 0, "dir": 1, "files.name": 1, "files.size": 1, "files.mtime": 1 };
+        if query.ids {
+            projection.insert("files.article_id", 1);
+        }
         for chunk in dirs.chunks(PROGRESS_LOOKUP_DIRS) {
+            let mut filter = doc! { "pipeline": pipeline, "dir": { "$in": chunk } };
+            if let Some(since) = query.since {
+                filter.insert("at", doc! { "$gte": since });
+            }
             let mut cursor = self
                 .progress
-                .find(doc! { "pipeline": pipeline, "dir": { "$in": chunk } })
-                .projection(
-                    doc! { "_id": 0, "dir": 1, "files.name": 1, "files.size": 1, "files.mtime": 1 },
-                )
+                .find(filter)
+                .projection(projection.clone())
                 .await?;
             while let Some(page) = cursor.try_next().await? {
                 let (Ok(dir), Ok(files)) = (page.get_str("dir"), page.get_array("files")) else {
@@ -1027,15 +1053,70 @@ impl Loader {
                     let Ok(name) = entry.get_str("name") else {
                         continue;
                     };
-                    let size = entry.get_i64("size").unwrap_or(-1);
-                    let mtime = entry
-                        .get_datetime("mtime")
-                        .map(|t| t.timestamp_millis())
-                        .unwrap_or(-1);
-                    each(dir, name, size, mtime);
+                    each(&ProgressSeen {
+                        dir,
+                        name,
+                        size: entry.get_i64("size").unwrap_or(-1),
+                        mtime: entry
+                            .get_datetime("mtime")
+                            .map(|t| t.timestamp_millis())
+                            .unwrap_or(-1),
+                        article_id: entry.get_str("article_id").ok(),
+                    });
                 }
             }
         }
+        Ok(())
+    }
+
+    /// Of the articles `ids`, those stored by this parser generation or a newer one: the
+    /// ones a `backfill --reparse` need not read again.
+    pub async fn up_to_date(&self, ids: &[&str]) -> Result<HashSet<String>, LoadError> {
+        let ours = parser_generation(crate::document::parser_version());
+        let found = find_by_ids(&self.articles, ids, doc! { "ingest.parser_version": 1 }).await?;
+        Ok(found
+            .into_iter()
+            .filter(|d| {
+                let version = d
+                    .get_document("ingest")
+                    .ok()
+                    .and_then(|i| i.get_str("parser_version").ok())
+                    .unwrap_or("");
+                parser_generation(version) >= ours
+            })
+            .filter_map(|d| d.get_str("_id").ok().map(str::to_owned))
+            .collect())
+    }
+
+    /// When the `--reparse=all` of `key` (pipeline and shard) still to finish began: now, for
+    /// a new one. Kept in `backfill_progress` as `_id: "reparse-all:<key>"` until
+    /// [`Loader::end_reparse_all`], so that a run started again after an interruption skips
+    /// what the interrupted ones finished (their progress pages are newer) and reads the rest.
+    pub async fn begin_reparse_all(
+        &self,
+        key: &str,
+        run_id: &str,
+    ) -> Result<bson::DateTime, LoadError> {
+        let id = format!("reparse-all:{key}");
+        self.progress
+            .update_one(
+                doc! { "_id": &id },
+                doc! { "$setOnInsert": { "started_at": bson::DateTime::now(), "run_id": run_id } },
+            )
+            .upsert(true)
+            .await?;
+        let found = self.progress.find_one(doc! { "_id": &id }).await?;
+        found
+            .as_ref()
+            .and_then(|d| d.get_datetime("started_at").ok().copied())
+            .ok_or_else(|| LoadError::Fatal(format!("{PROGRESS} lost the record {id}")))
+    }
+
+    /// A `--reparse=all` finished: the next one starts afresh.
+    pub async fn end_reparse_all(&self, key: &str) -> Result<(), LoadError> {
+        self.progress
+            .delete_one(doc! { "_id": format!("reparse-all:{key}") })
+            .await?;
         Ok(())
     }
 
@@ -1069,6 +1150,27 @@ impl Loader {
             .await?;
         Ok(())
     }
+}
+
+/// What a progress lookup asks for besides the files' names, sizes and mtimes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProgressQuery {
+    /// The entries' article ids too.
+    pub ids: bool,
+    /// Only pages saved at or after this time.
+    pub since: Option<bson::DateTime>,
+}
+
+/// One entry of a progress page, as a lookup returns it.
+#[derive(Debug, Clone, Copy)]
+pub struct ProgressSeen<'a> {
+    pub dir: &'a str,
+    pub name: &'a str,
+    pub size: i64,
+    /// In ms since the epoch, -1 when unknown.
+    pub mtime: i64,
+    /// Asked for with [`ProgressQuery::ids`]; `None` for a quarantined file.
+    pub article_id: Option<&'a str>,
 }
 
 /// A progress page: the files of one directory (`dir`, an archive key) finished in one written
