@@ -1098,18 +1098,27 @@ impl Loader {
         run_id: &str,
     ) -> Result<bson::DateTime, LoadError> {
         let id = format!("reparse-all:{key}");
-        self.progress
-            .update_one(
-                doc! { "_id": &id },
-                doc! { "$setOnInsert": { "started_at": bson::DateTime::now(), "run_id": run_id } },
-            )
-            .upsert(true)
-            .await?;
-        let found = self.progress.find_one(doc! { "_id": &id }).await?;
-        found
-            .as_ref()
-            .and_then(|d| d.get_datetime("started_at").ok().copied())
-            .ok_or_else(|| LoadError::Fatal(format!("{PROGRESS} lost the record {id}")))
+        let started = |d: Option<Document>| {
+            d.as_ref()
+                .and_then(|d| d.get_datetime("started_at").ok().copied())
+        };
+        if let Some(at) = started(self.progress.find_one(doc! { "_id": &id }).await?) {
+            return Ok(at);
+        }
+        let now = bson::DateTime::now();
+        match self
+            .progress
+            .insert_one(doc! { "_id": &id, "started_at": now, "run_id": run_id })
+            .await
+        {
+            Ok(_) => Ok(now),
+            // Another shard's run of the same key began it a moment ago: its start counts.
+            Err(e) if matches!(e.kind.as_ref(), ErrorKind::Write(mongodb::error::WriteFailure::WriteError(w)) if w.code == 11000) => {
+                started(self.progress.find_one(doc! { "_id": &id }).await?)
+                    .ok_or_else(|| LoadError::Fatal(format!("{PROGRESS} lost the record {id}")))
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// A `--reparse=all` finished: the next one starts afresh.
