@@ -25,7 +25,7 @@ use serde::Serialize;
 use tokio::sync::Notify;
 use tracing::{error, info, info_span, warn, Instrument};
 
-use crate::backfill::{fingerprint, FinishedDirs};
+use crate::backfill::{fingerprint, FinishedDirs, FinishedFile};
 use crate::document::Article;
 use crate::extract::archive::{self, ArchiveFile, Shard, Walked};
 use crate::extract::read::{read_file, FileRead, FileReader};
@@ -33,7 +33,7 @@ use crate::extract::{watch, Claim, Inbox, QuarantineReport, WatchRules};
 use crate::load::retry::Backoff;
 use crate::load::{
     BatchWrite, LoadError, Loader, Outcome, Prepared, ProgressEntry, ProgressPages, ProgressQuery,
-    Receipt,
+    Receipt, StoredSource,
 };
 use crate::settings::{LoadSettings, Pipeline};
 use crate::transform::{self, ParseOptions, TransformError};
@@ -518,7 +518,8 @@ pub struct ReadAgain {
     pub reparse: Option<Reparse>,
     /// `--retry-quarantined`: files every earlier run that read them quarantined.
     pub quarantined: bool,
-    /// `--reparse=all` resumed: files finished by pages saved since then are skipped.
+    /// `--reparse=all`: when it began (earlier than now when it is resumed); the files it
+    /// finished since are skipped.
     pub since: Option<bson::DateTime>,
 }
 
@@ -832,6 +833,9 @@ impl Run {
                 };
                 let checker = ProgressCheck {
                     again: plan.again,
+                    generation: crate::document::parser_generation(
+                        crate::document::parser_version(),
+                    ),
                     loader: self.loader.clone(),
                     pipeline: pipeline.name.clone(),
                     stats,
@@ -1154,6 +1158,8 @@ fn extract_replay(
 /// rest on.
 struct ProgressCheck {
     again: ReadAgain,
+    /// This build's parser generation.
+    generation: u32,
     loader: Loader,
     pipeline: String,
     stats: Arc<RunStats>,
@@ -1225,10 +1231,10 @@ impl ProgressCheck {
             }
             let batch = std::mem::take(&mut pending);
             self.load_dirs(&mut finished, &batch).await?;
-            let up_to_date = self.up_to_date(&finished, &batch).await?;
+            let sources = self.stored_sources(&finished, &batch).await?;
             let mut chunk = Vec::with_capacity(FILE_CHUNK);
             for f in batch {
-                if finished.is_finished(&f) && !self.read_again(&finished, &f, &up_to_date) {
+                if finished.is_finished(&f) && !self.read_again(&finished, &f, &sources) {
                     bump(&self.stats.skipped);
                     continue;
                 }
@@ -1252,40 +1258,57 @@ impl ProgressCheck {
         &self,
         finished: &FinishedDirs,
         f: &ArchiveFile,
-        up_to_date: &HashSet<String>,
+        sources: &HashMap<String, StoredSource>,
     ) -> bool {
-        match finished.article_of(f) {
+        let Some(file) = finished.file(f) else {
+            return false;
+        };
+        // `--reparse=all` started again: what it finished before is done.
+        let done_since = self
+            .again
+            .since
+            .is_some_and(|since| file.at >= since.timestamp_millis());
+        let all = self.again.reparse == Some(Reparse::All);
+        match &file.article_id {
             // Quarantined by every run that read it.
-            None => self.again.quarantined,
-            Some(id) => match self.again.reparse {
-                Some(Reparse::All) => true,
-                Some(Reparse::Outdated) => !up_to_date.contains(id),
-                None => false,
-            },
+            None => self.again.quarantined || (all && !done_since),
+            Some(id) => {
+                if self.again.reparse.is_none() || done_since {
+                    return false;
+                }
+                match sources.get(&**id) {
+                    // The document is gone: nothing to lose by reading it.
+                    None => true,
+                    // Only the file the document was read from: an older version of a
+                    // corrected article read again would look like a correction back.
+                    Some(s) if s.sha256.as_deref() != file.sha256.as_deref() => false,
+                    Some(s) => all || s.generation < self.generation,
+                }
+            }
         }
     }
 
-    /// `--reparse`: which of the batch's finished files became articles that this parser
-    /// generation (or a newer one) wrote; one lookup per batch, of the finished files only.
-    async fn up_to_date(
+    /// `--reparse`: where the articles of the batch's finished files came from; one lookup per
+    /// batch, of the finished files only.
+    async fn stored_sources(
         &self,
         finished: &FinishedDirs,
         batch: &[ArchiveFile],
-    ) -> Result<HashSet<String>, String> {
-        if self.again.reparse != Some(Reparse::Outdated) {
-            return Ok(HashSet::new());
+    ) -> Result<HashMap<String, StoredSource>, String> {
+        if self.again.reparse.is_none() {
+            return Ok(HashMap::new());
         }
         let ids: Vec<&str> = batch
             .iter()
             .filter(|f| finished.is_finished(f))
-            .filter_map(|f| finished.article_of(f))
+            .filter_map(|f| finished.file(f)?.article_id.as_deref())
             .collect();
         if ids.is_empty() {
-            return Ok(HashSet::new());
+            return Ok(HashMap::new());
         }
         let mut backoff = Backoff::new(self.budget);
         loop {
-            match self.loader.up_to_date(&ids).await {
+            match self.loader.stored_sources(&ids).await {
                 Ok(found) => return Ok(found),
                 Err(e) if e.is_transient() && !self.shutdown.is_set() => {
                     bump(&self.stats.retries);
@@ -1320,24 +1343,26 @@ impl ProgressCheck {
         }
         let query = ProgressQuery {
             ids: self.again.reparse.is_some() || self.again.quarantined,
-            since: self.again.since,
         };
         let mut backoff = Backoff::new(self.budget);
         loop {
             // Filled afresh on every attempt: a lookup cut short loads nothing.
             let mut loaded: HashMap<String, HashSet<u128>> =
                 dirs.iter().map(|d| (d.clone(), HashSet::new())).collect();
-            let mut ids: HashMap<String, HashMap<u128, Box<str>>> = HashMap::new();
+            let mut files: HashMap<String, HashMap<u128, FinishedFile>> = HashMap::new();
             let result = self
                 .loader
                 .lookup_progress_with(&self.pipeline, &dirs, query, |e| {
                     if let Some(prints) = loaded.get_mut(e.dir) {
                         let print = fingerprint(e.name, e.size, e.mtime);
                         prints.insert(print);
-                        if let Some(id) = e.article_id {
-                            ids.entry(e.dir.to_owned())
+                        if query.ids {
+                            files
+                                .entry(e.dir.to_owned())
                                 .or_default()
-                                .insert(print, id.into());
+                                .entry(print)
+                                .or_default()
+                                .add(e.article_id, e.sha256, e.at);
                         }
                     }
                 })
@@ -1345,8 +1370,8 @@ impl ProgressCheck {
             match result {
                 Ok(()) => {
                     finished.load(loaded);
-                    for (dir, ids) in ids {
-                        finished.load_ids(&dir, ids);
+                    for (dir, files) in files {
+                        finished.load_files(&dir, files);
                     }
                     return Ok(());
                 }

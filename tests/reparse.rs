@@ -206,6 +206,14 @@ fn make_tree(root: &Path, n: u64) {
         )
         .unwrap();
     }
+    // A correction of 7000, walked after it: the document is read from this file.
+    let mut corrected = paragraphs(7000, 2);
+    corrected[0] = "更正:第一段的日期有误。".to_owned();
+    std::fs::write(
+        root.join("03/z_correction.txt"),
+        article(7000, "回填测试第7000号", &corrected),
+    )
+    .unwrap();
     std::fs::write(root.join("00/empty.txt"), "").unwrap();
     std::fs::write(root.join("01/binary.txt"), b"\x00\x01binary").unwrap();
 }
@@ -261,50 +269,58 @@ async fn backfill_reparse_reads_again_only_what_an_older_parser_wrote() {
     let tree = tree_dir.path().join("archive");
     make_tree(&tree, 24);
     let before_tree = snapshot(&tree);
+    let revision = |id: &str| if id == "test-daily:7000" { 2 } else { 1 };
 
-    //                                        skipped ins upd same repa quar
+    // Counts: skipped, inserted, updated, unchanged, reparsed, quarantined.
     let first = backfill(&ws, &tree, &[], Some(OLD));
-    assert_eq!(counts(&first), [0, 24, 0, 0, 0, 2]);
+    assert_eq!(counts(&first), [0, 24, 1, 0, 0, 2]);
     let loaded = by_id(&ws.articles().await);
     // A plain second backfill after the upgrade reads nothing.
     assert_eq!(
         counts(&backfill(&ws, &tree, &[], None)),
-        [26, 0, 0, 0, 0, 0]
+        [27, 0, 0, 0, 0, 0]
     );
-    // The reparse: every file an older parser wrote, in place; the quarantined ones skipped.
+    // The reparse: every file a document was read from by an older parser, in place; the
+    // quarantined ones, and the version the correction replaced, skipped.
     assert_eq!(
         counts(&backfill(&ws, &tree, &["--reparse"], None)),
-        [2, 0, 0, 0, 24, 0]
+        [3, 0, 0, 0, 24, 0]
     );
     let reparsed = by_id(&ws.articles().await);
     for (id, d) in &reparsed {
         assert_eq!(version(d), PARSER_VERSION, "{id}");
-        assert_eq!(d.get_i32("revision").unwrap(), 1, "{id}");
+        assert_eq!(d.get_i32("revision").unwrap(), revision(id), "{id}");
         assert_eq!(d.get("first_seen_at"), loaded[id].get("first_seen_at"));
     }
-    assert!(ws.collection("article_revisions").await.is_empty());
+    assert_eq!(
+        ws.collection("article_revisions").await.len(),
+        1,
+        "only the correction's revision"
+    );
     // Done: a second reparse (an interrupted one started again) finds nothing left.
     assert_eq!(
         counts(&backfill(&ws, &tree, &["--reparse=outdated"], None)),
-        [26, 0, 0, 0, 0, 0]
+        [27, 0, 0, 0, 0, 0]
     );
     // Quarantined files, and only those, read again.
     let mark = mongodb::bson::DateTime::now();
     assert_eq!(
         counts(&backfill(&ws, &tree, &["--retry-quarantined"], None)),
-        [24, 0, 0, 0, 0, 2]
+        [25, 0, 0, 0, 0, 2]
     );
     // `--reparse=all` resumed: a record says it began at `mark`, and the pages saved since
     // (the two quarantined files) are what it finished; the rest is read and rewritten.
     ws.database()
         .await
         .collection::<Document>("backfill_progress")
-        .insert_one(doc! { "_id": "reparse-all:test-daily:all", "started_at": mark, "run_id": "interrupted" })
+        .insert_one(
+            doc! { "_id": "reparse-all:test-daily:all", "started_at": mark, "run_id": "interrupted" },
+        )
         .await
         .unwrap();
     assert_eq!(
         counts(&backfill(&ws, &tree, &["--reparse=all"], None)),
-        [2, 0, 0, 0, 24, 0]
+        [3, 0, 0, 0, 24, 0]
     );
     assert!(
         ws.database()
@@ -316,20 +332,23 @@ async fn backfill_reparse_reads_again_only_what_an_older_parser_wrote() {
             .is_none(),
         "a finished --reparse=all removes its record"
     );
-    // A fresh one reads every file again, the quarantined ones too.
+    // A fresh one reads every file again, the quarantined ones too, but not the version the
+    // correction replaced.
     assert_eq!(
         counts(&backfill(&ws, &tree, &["--reparse=all"], None)),
-        [0, 0, 0, 0, 24, 2]
+        [1, 0, 0, 0, 24, 2]
     );
     // An older binary's --reparse=all never downgrades.
     assert_eq!(
         counts(&backfill(&ws, &tree, &["--reparse=all"], Some(OLD))),
-        [0, 0, 0, 24, 0, 2]
+        [1, 0, 0, 24, 0, 2]
     );
     for d in ws.articles().await {
+        let id = d.get_str("_id").unwrap();
         assert_eq!(version(&d), PARSER_VERSION);
-        assert!(matches!(d.get("revision"), Some(Bson::Int32(1))));
+        assert_eq!(d.get("revision"), Some(&Bson::Int32(revision(id))), "{id}");
     }
+    assert_eq!(ws.collection("article_revisions").await.len(), 1);
     assert_eq!(snapshot(&tree), before_tree, "the tree is never changed");
 
     // `status` says which parser wrote how many documents.

@@ -1016,9 +1016,8 @@ impl Loader {
         .await
     }
 
-    /// [`Loader::lookup_progress`] with the entries' article ids (`query.ids`, for a reparse or
-    /// a retry of quarantined files) and only the pages saved since `query.since` (a
-    /// `--reparse=all` resumed: what it finished itself).
+    /// [`Loader::lookup_progress`], with the entries' article ids, digests and pages' times
+    /// when `query.ids` (a reparse or a retry of quarantined files needs them).
     pub async fn lookup_progress_with<F>(
         &self,
         pipeline: &str,
@@ -1034,12 +1033,11 @@ impl Loader {
             doc! { "_id": 0, "dir": 1, "files.name": 1, "files.size": 1, "files.mtime": 1 };
         if query.ids {
             projection.insert("files.article_id", 1);
+            projection.insert("files.sha256", 1);
+            projection.insert("at", 1);
         }
         for chunk in dirs.chunks(PROGRESS_LOOKUP_DIRS) {
-            let mut filter = doc! { "pipeline": pipeline, "dir": { "$in": chunk } };
-            if let Some(since) = query.since {
-                filter.insert("at", doc! { "$gte": since });
-            }
+            let filter = doc! { "pipeline": pipeline, "dir": { "$in": chunk } };
             let mut cursor = self
                 .progress
                 .find(filter)
@@ -1049,11 +1047,17 @@ impl Loader {
                 let (Ok(dir), Ok(files)) = (page.get_str("dir"), page.get_array("files")) else {
                     continue;
                 };
+                let at = page
+                    .get_datetime("at")
+                    .map(|t| t.timestamp_millis())
+                    .unwrap_or(-1);
                 for entry in files.iter().filter_map(Bson::as_document) {
                     let Ok(name) = entry.get_str("name") else {
                         continue;
                     };
                     each(&ProgressSeen {
+                        at,
+                        sha256: entry.get_str("sha256").ok(),
                         dir,
                         name,
                         size: entry.get_i64("size").unwrap_or(-1),
@@ -1069,22 +1073,35 @@ impl Loader {
         Ok(())
     }
 
-    /// Of the articles `ids`, those stored by this parser generation or a newer one: the
-    /// ones a `backfill --reparse` need not read again.
-    pub async fn up_to_date(&self, ids: &[&str]) -> Result<HashSet<String>, LoadError> {
-        let ours = parser_generation(crate::document::parser_version());
-        let found = find_by_ids(&self.articles, ids, doc! { "ingest.parser_version": 1 }).await?;
+    /// Of the articles `ids`, what a `backfill --reparse` needs to know: which parser
+    /// generation wrote each, and from which raw bytes (`source_file.sha256`).
+    pub async fn stored_sources(
+        &self,
+        ids: &[&str],
+    ) -> Result<HashMap<String, StoredSource>, LoadError> {
+        let found = find_by_ids(
+            &self.articles,
+            ids,
+            doc! { "ingest.parser_version": 1, "source_file.sha256": 1 },
+        )
+        .await?;
         Ok(found
             .into_iter()
-            .filter(|d| {
-                let version = d
-                    .get_document("ingest")
+            .filter_map(|d| {
+                let id = d.get_str("_id").ok()?.to_owned();
+                let generation = parser_generation(
+                    d.get_document("ingest")
+                        .ok()
+                        .and_then(|i| i.get_str("parser_version").ok())
+                        .unwrap_or(""),
+                );
+                let sha256 = d
+                    .get_document("source_file")
                     .ok()
-                    .and_then(|i| i.get_str("parser_version").ok())
-                    .unwrap_or("");
-                parser_generation(version) >= ours
+                    .and_then(|f| f.get_str("sha256").ok())
+                    .map(str::to_owned);
+                Some((id, StoredSource { generation, sha256 }))
             })
-            .filter_map(|d| d.get_str("_id").ok().map(str::to_owned))
             .collect())
     }
 
@@ -1164,10 +1181,17 @@ impl Loader {
 /// What a progress lookup asks for besides the files' names, sizes and mtimes.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ProgressQuery {
-    /// The entries' article ids too.
+    /// The entries' article ids and digests, and their pages' times, too.
     pub ids: bool,
-    /// Only pages saved at or after this time.
-    pub since: Option<bson::DateTime>,
+}
+
+/// Where a stored article came from, for `backfill --reparse`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredSource {
+    /// The parser generation that wrote it.
+    pub generation: u32,
+    /// `source_file.sha256`.
+    pub sha256: Option<String>,
 }
 
 /// One entry of a progress page, as a lookup returns it.
@@ -1180,6 +1204,10 @@ pub struct ProgressSeen<'a> {
     pub mtime: i64,
     /// Asked for with [`ProgressQuery::ids`]; `None` for a quarantined file.
     pub article_id: Option<&'a str>,
+    /// Asked for with [`ProgressQuery::ids`].
+    pub sha256: Option<&'a str>,
+    /// The page's time (ms since the epoch), asked for with [`ProgressQuery::ids`]; else -1.
+    pub at: i64,
 }
 
 /// A progress page: the files of one directory (`dir`, an archive key) finished in one written
