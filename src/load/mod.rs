@@ -1508,4 +1508,88 @@ mod tests {
         assert_eq!(got, want);
         assert_eq!(numbers.load(Ordering::Relaxed), 9);
     }
+
+    /// The rule of docs/schema.md ("the raw bytes decide"), case by case.
+    #[test]
+    fn the_raw_bytes_decide_between_unchanged_reparsed_and_a_correction() {
+        let text = "2024年03月05日\n\n城区道路改造完工\n\n□ 本报记者 柳晓岚\n\n今年城区完成道路改造十二条。\n\n--> 2024-03-05 □ 本报记者 柳晓岚 1 1 测试日报 content_1.html 1 城区道路改造完工 /enpproperty-->\n";
+        let article = crate::transform::transform(
+            &crate::transform::RawFile {
+                path: "content_1.txt",
+                bytes: text.as_bytes(),
+                mtime: None,
+            },
+            &crate::transform::ParseOptions::for_source("t"),
+        )
+        .unwrap();
+        let a = Prepared::new(article, "run-1").unwrap();
+        let ours = crate::document::parser_version();
+        let stored = |sha: &str, hash: &str, version: &str| Stored {
+            hash: hash.to_owned(),
+            revision: 3,
+            first_seen_at: None,
+            run_id: None,
+            updated_at: None,
+            sha256: Some(sha.to_owned()),
+            parser_version: Some(version.to_owned()),
+        };
+        let (sha, hash) = (a.sha256.clone(), a.content_hash.clone());
+        let older = "article-etl/0.0.1+p0";
+        let newer = "article-etl/9.9.9+p999";
+        let plan = |s: Stored, all: bool| s.plan(&a, all);
+        // Same bytes.
+        assert!(matches!(
+            plan(stored(&sha, &hash, ours), false),
+            Plan::Unchanged(3)
+        ));
+        assert!(matches!(
+            plan(stored(&sha, "sha256:other", ours), false),
+            Plan::Unchanged(3)
+        ));
+        assert!(matches!(
+            plan(stored(&sha, "sha256:other", older), false),
+            Plan::Reparse(_)
+        ));
+        assert!(matches!(
+            plan(stored(&sha, &hash, older), false),
+            Plan::Reparse(_)
+        ));
+        assert!(matches!(
+            plan(stored(&sha, "sha256:other", newer), false),
+            Plan::Unchanged(3)
+        ));
+        assert!(matches!(
+            plan(stored(&sha, &hash, ours), true),
+            Plan::Reparse(_)
+        ));
+        assert!(matches!(
+            plan(stored(&sha, &hash, newer), true),
+            Plan::Unchanged(3)
+        ));
+        // Other bytes.
+        assert!(matches!(
+            plan(stored("other", &hash, ours), false),
+            Plan::Unchanged(3)
+        ));
+        assert!(matches!(
+            plan(stored("other", &hash, older), false),
+            Plan::Reparse(_)
+        ));
+        assert!(matches!(
+            plan(stored("other", "sha256:other", ours), false),
+            Plan::Replace(_)
+        ));
+        assert!(matches!(
+            plan(stored("other", "sha256:other", older), false),
+            Plan::Replace(_)
+        ));
+        assert!(matches!(
+            plan(stored("other", "sha256:other", newer), true),
+            Plan::Replace(_)
+        ));
+        // A document stored before parser versions were recorded is older than any.
+        let mut unversioned = stored(&sha, &hash, ours);
+        unversioned.parser_version = None;
+        assert!(matches!(plan(unversioned, false), Plan::Reparse(_)));
+    }
 }
