@@ -367,3 +367,56 @@ async fn backfill_reparse_reads_again_only_what_an_older_parser_wrote() {
     assert_eq!(v["outdated"], 0);
     ws.cleanup().await;
 }
+
+/// A reparse whose reply was lost after the server applied it (the connection dropped): the
+/// retry meets its own write and counts it as the reparse it was, not as an insert (revision
+/// 1 alone cannot tell) nor as unchanged.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lost_reply_to_a_reparse_is_counted_as_reparsed() {
+    let storage = tempfile::tempdir().unwrap();
+    let server = PrivateServer::start(storage.path());
+    for api in APIS {
+        let proxy = common::proxy::Proxy::start(server.addr());
+        let ws = Workspace::with(
+            "lost_reparse",
+            Options {
+                uri: Some(proxy.uri()),
+                write_api: api,
+                batch_size: 50,
+                retry_budget_ms: 60_000,
+                ..Options::default()
+            },
+        );
+        fill_inbox(&ws, 90_000, 100);
+        ws.cmd()
+            .env(TEST_PARSER_VERSION_ENV, OLD)
+            .args(["run", "--once"])
+            .assert()
+            .success();
+        assert_eq!(count(&ws.last_run().await, "inserted"), 100, "{api}");
+        redrop_done(&ws);
+        // The replaces of whole batches: an `update` command, or `bulkWrite` update operations.
+        proxy.drop_replies_to(20_000, b"update\0", 2);
+        ws.cmd().args(["run", "--once"]).assert().success();
+        assert_eq!(proxy.drops(), 2, "{api}: the replies were not dropped");
+        let run = ws.last_run().await;
+        assert_eq!(
+            (
+                count(&run, "reparsed"),
+                count(&run, "inserted"),
+                count(&run, "updated"),
+                count(&run, "unchanged")
+            ),
+            (100, 0, 0, 0),
+            "{api}: {run}"
+        );
+        let docs = ws.articles().await;
+        assert_eq!(docs.len(), 100);
+        for d in &docs {
+            assert_eq!(d.get_i32("revision").unwrap(), 1, "{api}");
+            assert_eq!(version(d), PARSER_VERSION, "{api}");
+        }
+        assert!(ws.collection("article_revisions").await.is_empty(), "{api}");
+        ws.cleanup().await;
+    }
+}
