@@ -20,6 +20,9 @@ use crate::transform::{self, RawFile};
 /// was forgotten): memory holds a few directories, whatever the archive's size.
 pub struct FinishedDirs {
     dirs: HashMap<String, HashSet<u128>>,
+    /// Per directory, what became of each finished file, by fingerprint: loaded only for
+    /// `--reparse` and `--retry-quarantined`, which need it.
+    files: HashMap<String, HashMap<u128, FinishedFile>>,
     /// Directories in the order they were loaded, the oldest forgotten first.
     order: VecDeque<String>,
     capacity: usize,
@@ -30,6 +33,7 @@ impl FinishedDirs {
     pub fn new(capacity: usize) -> Self {
         FinishedDirs {
             dirs: HashMap::new(),
+            files: HashMap::new(),
             order: VecDeque::new(),
             capacity: capacity.max(1),
         }
@@ -55,6 +59,22 @@ impl FinishedDirs {
         }
     }
 
+    /// Adds what became of a loaded directory's files (see `files`).
+    pub fn load_files(&mut self, dir: &str, files: HashMap<u128, FinishedFile>) {
+        if !files.is_empty() {
+            self.files.insert(dir.to_owned(), files);
+        }
+    }
+
+    /// What became of a finished file, when loaded (see `files`).
+    pub fn file(&self, file: &ArchiveFile) -> Option<&FinishedFile> {
+        let (dir, name) = file.dir_and_name();
+        let mtime = file.mtime.map_or(-1, |t| t.timestamp_millis());
+        self.files
+            .get(dir)?
+            .get(&fingerprint(name, file.size as i64, mtime))
+    }
+
     /// Did an earlier run finish this file, as it is now (same size and mtime)?
     pub fn is_finished(&self, file: &ArchiveFile) -> bool {
         let (dir, name) = file.dir_and_name();
@@ -70,6 +90,7 @@ impl FinishedDirs {
         while self.order.len() > self.capacity {
             if let Some(dir) = self.order.pop_front() {
                 self.dirs.remove(&dir);
+                self.files.remove(&dir);
             }
         }
     }
@@ -80,6 +101,29 @@ impl FinishedDirs {
 
     pub fn is_empty(&self) -> bool {
         self.order.is_empty()
+    }
+}
+
+/// What the progress pages say became of one finished file (all its entries merged: a file
+/// quarantined once and loaded later counts as loaded).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FinishedFile {
+    /// The article it became; `None` when every run that read it quarantined it.
+    pub article_id: Option<Box<str>>,
+    /// The raw file's SHA-256, as read when it became that article.
+    pub sha256: Option<Box<str>>,
+    /// The latest page listing it (ms since the epoch).
+    pub at: i64,
+}
+
+impl FinishedFile {
+    /// Merges one more entry of the same file.
+    pub fn add(&mut self, article_id: Option<&str>, sha256: Option<&str>, at: i64) {
+        if let Some(id) = article_id {
+            self.article_id = Some(id.into());
+            self.sha256 = sha256.map(Into::into);
+        }
+        self.at = self.at.max(at);
     }
 }
 

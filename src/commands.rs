@@ -14,8 +14,8 @@ use article_etl::extract::archive::Shard;
 use article_etl::extract::Inbox;
 use article_etl::load::Loader;
 use article_etl::pipeline::{
-    new_run_id, BackfillPlan, Health, Mode, ReportSink, Run, RunReport, RunSpool, RunStats,
-    RunStatus, Stop,
+    new_run_id, BackfillPlan, Health, Mode, ReadAgain, Reparse, ReportSink, Run, RunReport,
+    RunSpool, RunStats, RunStatus, Stop,
 };
 use article_etl::redact::redact_text;
 use article_etl::settings::Settings;
@@ -77,7 +77,72 @@ async fn connect(settings: &Settings) -> anyhow::Result<Loader> {
 }
 
 pub fn run(settings: &Settings, args: RunArgs, json: bool) -> anyhow::Result<u8> {
-    start(settings, &args.pipeline, args.once, false, json)
+    start(settings, &args.pipeline, args.once, false, json, None)
+}
+
+#[derive(Args, Debug)]
+pub struct ReplayArgs {
+    /// The inbox pipeline whose quarantine to replay (may be left out when only one is
+    /// configured).
+    #[arg(long)]
+    pipeline: Option<String>,
+    /// Only files quarantined with this code (repeat for several; default: every code).
+    #[arg(long = "code", value_name = "CODE")]
+    codes: Vec<String>,
+    /// List what would be replayed, by code, and change nothing.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+/// `replay`: quarantined files back through their pipeline, then drained like `run --once`.
+pub fn replay(settings: &Settings, args: ReplayArgs, json: bool) -> anyhow::Result<u8> {
+    let pipeline = settings.select_one(args.pipeline.as_deref())?;
+    if args.dry_run {
+        let quarantine = pipeline.work_dir.join("quarantine");
+        let files: Vec<_> = article_etl::extract::inbox::quarantined_files(&quarantine)
+            .map_err(|e| Exit(exit::CANNOT_START, e.to_string()))?
+            .into_iter()
+            .filter(|q| args.codes.is_empty() || args.codes.contains(&q.code))
+            .collect();
+        let mut by_code: std::collections::BTreeMap<&str, u64> = Default::default();
+        for q in &files {
+            *by_code.entry(q.code.as_str()).or_default() += 1;
+        }
+        if json {
+            let value = serde_json::json!({
+                "mode": "replay --dry-run",
+                "pipeline": pipeline.name,
+                "files": files.iter().map(|q| serde_json::json!({
+                    "file": q.name.to_string_lossy(),
+                    "code": q.code,
+                    "message": q.message,
+                })).collect::<Vec<_>>(),
+                "by_code": by_code,
+            });
+            println!("{value}");
+        } else {
+            for q in &files {
+                println!("{}  {}: {}", q.name.to_string_lossy(), q.code, q.message);
+            }
+            println!(
+                "dry run of pipeline {}: {} quarantined files would be replayed",
+                pipeline.name,
+                files.len()
+            );
+            for (code, n) in &by_code {
+                println!("  {code:<24} {n}");
+            }
+        }
+        return Ok(exit::OK);
+    }
+    start(
+        settings,
+        std::slice::from_ref(&pipeline.name),
+        true,
+        false,
+        json,
+        Some(args.codes),
+    )
 }
 
 #[derive(Args, Debug)]
@@ -88,16 +153,18 @@ pub struct DaemonArgs {
 }
 
 pub fn daemon(settings: &Settings, args: DaemonArgs, json: bool) -> anyhow::Result<u8> {
-    start(settings, &args.pipeline, false, true, json)
+    start(settings, &args.pipeline, false, true, json, None)
 }
 
-/// `run --once`, `run` (watching) and `daemon` (watching, with the HTTP endpoints).
+/// `run --once`, `run` (watching), `daemon` (watching, with the HTTP endpoints) and `replay`
+/// (`replay`: the codes to replay, once).
 fn start(
     settings: &Settings,
     names: &[String],
     once: bool,
     http: bool,
     json: bool,
+    replay: Option<Vec<String>>,
 ) -> anyhow::Result<u8> {
     let pipelines = settings.select_pipelines(names, false)?;
     let inboxes = pipelines
@@ -142,10 +209,11 @@ fn start(
         if !once {
             background.push(article_etl::service::spawn_pinger(loader.clone(), health.clone()));
         }
-        let mode = if once {
-            Mode::Once
-        } else {
-            Mode::Watch(pipelines.iter().map(|p| p.watch.clone()).collect())
+        let replaying = replay.is_some();
+        let mode = match replay {
+            Some(codes) => Mode::Replay(codes),
+            None if once => Mode::Once,
+            None => Mode::Watch(pipelines.iter().map(|p| p.watch.clone()).collect()),
         };
         let shutdown_loader = loader.clone();
         let run = Run {
@@ -154,7 +222,7 @@ fn start(
             inboxes,
             load: settings.load.clone(),
             run_id: new_run_id(),
-            mode: if once { "run".into() } else if http { "daemon".into() } else { "watch".into() },
+            mode: if replaying { "replay".into() } else if once { "run".into() } else if http { "daemon".into() } else { "watch".into() },
             stats: Arc::new(RunStats::default()),
             shutdown: shutdown.clone(),
             health,
@@ -204,6 +272,13 @@ pub struct BackfillArgs {
     /// Where to write the quarantine report (JSON lines); default: under the pipeline's work dir.
     #[arg(long, value_name = "FILE")]
     report: Option<PathBuf>,
+    /// Read finished files again: those whose stored document an older parser wrote
+    /// (`--reparse`, `--reparse=outdated`), or all of them (`--reparse=all`); resumable.
+    #[arg(long, value_name = "WHICH", num_args = 0..=1, require_equals = true, default_missing_value = "outdated")]
+    reparse: Option<Reparse>,
+    /// Read again the files earlier runs quarantined.
+    #[arg(long)]
+    retry_quarantined: bool,
     /// Archive trees, read in place and never modified.
     #[arg(required = true, value_name = "DIR")]
     dirs: Vec<PathBuf>,
@@ -291,6 +366,27 @@ pub fn backfill(settings: &Settings, args: BackfillArgs, json: bool) -> anyhow::
             .ensure_indexes()
             .await
             .map_err(|e| Exit(exit::CANNOT_START, format!("cannot create the indexes: {e}")))?;
+        let mut again = ReadAgain {
+            reparse: args.reparse,
+            quarantined: args.retry_quarantined,
+            since: None,
+        };
+        // A `--reparse=all` per pipeline and shard: started again after an interruption, it
+        // goes on from where it was rather than from the start.
+        let campaign = format!(
+            "{}:{}",
+            pipeline.name,
+            args.shard.map_or("all".to_owned(), |s| format!("{}/{}", s.k, s.n))
+        );
+        let loader = if args.reparse == Some(Reparse::All) {
+            let since = loader.begin_reparse_all(&campaign, &run_id).await.map_err(|e| {
+                Exit(exit::CANNOT_START, format!("cannot record the reparse: {e}"))
+            })?;
+            again.since = Some(since);
+            loader.reparse_all()
+        } else {
+            loader
+        };
         let shutdown_loader = loader.clone();
         let run = Run {
             loader,
@@ -307,9 +403,15 @@ pub fn backfill(settings: &Settings, args: BackfillArgs, json: bool) -> anyhow::
             roots: args.dirs.clone(),
             shard: args.shard,
             report,
+            again,
         };
         let report = run.execute(Mode::Backfill(plan)).await;
         progress.abort();
+        if again.since.is_some() && report.status == RunStatus::Ok {
+            if let Err(e) = shutdown_loader.end_reparse_all(&campaign).await {
+                tracing::warn!(error = %e, "the reparse finished, but its record stays: the next --reparse=all goes on from it");
+            }
+        }
         shutdown_loader.shutdown().await;
         print_report(&report, json)?;
         Ok(match report.status {
@@ -339,7 +441,7 @@ fn spawn_progress(stats: Arc<RunStats>, shutdown: Arc<Stop>) -> tokio::task::Joi
             tokio::time::sleep(Duration::from_millis(if tty { 200 } else { 1000 })).await;
             let c = stats.snapshot();
             let secs = started.elapsed().as_secs_f64().max(0.001);
-            let articles = c.inserted + c.updated + c.unchanged;
+            let articles = c.inserted + c.updated + c.unchanged + c.reparsed;
             let rate = articles as f64 / secs;
             let mb_s = c.bytes as f64 / secs / 1_048_576.0;
             let walk_done = stats.walk_done.load(Ordering::Relaxed);
@@ -351,8 +453,8 @@ fn spawn_progress(stats: Arc<RunStats>, shutdown: Arc<Stop>) -> tokio::task::Joi
                 "  (still walking)".to_owned()
             };
             let msg = format!(
-                "{rate:.0} articles/s  {mb_s:.1} MB/s  inserted {} updated {} unchanged {} skipped {} quarantined {} failed {}{eta}",
-                c.inserted, c.updated, c.unchanged, c.skipped, c.quarantined, c.failed
+                "{rate:.0} articles/s  {mb_s:.1} MB/s  inserted {} updated {} unchanged {} reparsed {} skipped {} quarantined {} failed {}{eta}",
+                c.inserted, c.updated, c.unchanged, c.reparsed, c.skipped, c.quarantined, c.failed
             );
             match &bar {
                 Some(bar) => {
@@ -430,6 +532,7 @@ fn print_report(r: &RunReport, json: bool) -> anyhow::Result<()> {
         ("inserted", c.inserted),
         ("updated", c.updated),
         ("unchanged", c.unchanged),
+        ("reparsed", c.reparsed),
         ("quarantined", c.quarantined),
         ("failed", c.failed),
         ("retries", c.retries),
@@ -459,10 +562,43 @@ pub fn status(settings: &Settings, args: StatusArgs, json: bool) -> anyhow::Resu
             .await?
             .try_collect()
             .await?;
+        // A full pass over `articles`, on the server: the price of knowing what an upgrade
+        // would reparse.
+        let versions: Vec<(String, i64)> = loader
+            .articles()
+            .aggregate([
+                doc! { "$group": { "_id": "$ingest.parser_version", "n": { "$sum": 1 } } },
+                doc! { "$sort": { "_id": 1 } },
+            ])
+            .await?
+            .try_collect::<Vec<Document>>()
+            .await?
+            .into_iter()
+            .map(|d| {
+                let version = d.get_str("_id").unwrap_or("(none)").to_owned();
+                let n = d
+                    .get_i64("n")
+                    .or_else(|_| d.get_i32("n").map(i64::from))
+                    .unwrap_or(0);
+                (version, n)
+            })
+            .collect();
+        let current = article_etl::document::parser_version();
+        let ours = article_etl::document::parser_generation(current);
+        let outdated: i64 = versions
+            .iter()
+            .filter(|(v, _)| article_etl::document::parser_generation(v) < ours)
+            .map(|(_, n)| n)
+            .sum();
+        let quarantines = quarantines_by_code(settings);
         if json {
             let value = serde_json::json!({
                 "articles": articles,
                 "article_revisions": revisions,
+                "parser_version": current,
+                "parser_versions": versions.iter().map(|(v, n)| serde_json::json!({ "version": v, "articles": n })).collect::<Vec<_>>(),
+                "outdated": outdated,
+                "quarantine": quarantines.iter().map(|(p, codes)| (p.clone(), serde_json::json!(codes))).collect::<serde_json::Map<_, _>>(),
                 "runs": runs.into_iter().map(|d| plain_json(Bson::Document(d))).collect::<Vec<_>>(),
             });
             println!("{value}");
@@ -470,6 +606,20 @@ pub fn status(settings: &Settings, args: StatusArgs, json: bool) -> anyhow::Resu
             return Ok(exit::OK);
         }
         println!("articles: {articles}   article_revisions: {revisions}");
+        println!("articles by parser version (this binary: {current}):");
+        for (version, n) in &versions {
+            println!("  {version:<40} {n:>8}");
+        }
+        if outdated > 0 {
+            println!("  {outdated} written by an older parser: `backfill --reparse` rereads their files");
+        }
+        for (pipeline, codes) in &quarantines {
+            let total: u64 = codes.values().sum();
+            println!("quarantine of {pipeline}: {total} files");
+            for (code, n) in codes {
+                println!("  {code:<24} {n:>8}");
+            }
+        }
         // Runs that ended while the database was unreachable: not in the list until the next
         // run writes their records.
         if let Ok(pipelines) = settings.select_pipelines(&[], false) {
@@ -483,7 +633,7 @@ pub fn status(settings: &Settings, args: StatusArgs, json: bool) -> anyhow::Resu
             let counts = r.get_document("counts").cloned().unwrap_or_default();
             let n = |k: &str| counts.get_i64(k).unwrap_or(0);
             println!(
-                "  {:<28} {:<8} {:<11} seen {:>6}  ins {:>6}  upd {:>5}  same {:>6}  quar {:>5}  fail {:>5}",
+                "  {:<28} {:<8} {:<11} seen {:>6}  ins {:>6}  upd {:>5}  same {:>6}  repa {:>6}  quar {:>5}  fail {:>5}",
                 r.get_str("_id").unwrap_or("?"),
                 r.get_str("mode").unwrap_or("?"),
                 r.get_str("status").unwrap_or("?"),
@@ -491,6 +641,7 @@ pub fn status(settings: &Settings, args: StatusArgs, json: bool) -> anyhow::Resu
                 n("inserted"),
                 n("updated"),
                 n("unchanged"),
+                n("reparsed"),
                 n("quarantined"),
                 n("failed"),
             );
@@ -498,6 +649,32 @@ pub fn status(settings: &Settings, args: StatusArgs, json: bool) -> anyhow::Resu
         loader.shutdown().await;
         Ok(exit::OK)
     })
+}
+
+/// Per configured pipeline, the files in its `quarantine/` by their reports' codes.
+fn quarantines_by_code(
+    settings: &Settings,
+) -> Vec<(String, std::collections::BTreeMap<String, u64>)> {
+    let Ok(pipelines) = settings.select_pipelines(&[], false) else {
+        return Vec::new();
+    };
+    pipelines
+        .iter()
+        .map(|p| {
+            let mut codes = std::collections::BTreeMap::new();
+            match article_etl::extract::inbox::quarantined_files(&p.work_dir.join("quarantine")) {
+                Ok(files) => {
+                    for q in files {
+                        *codes.entry(q.code).or_insert(0) += 1;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(pipeline = %p.name, error = %e, "cannot list the quarantine")
+                }
+            }
+            (p.name.clone(), codes)
+        })
+        .collect()
 }
 
 pub fn show(settings: &Settings, args: ShowArgs) -> anyhow::Result<u8> {

@@ -14,6 +14,32 @@ use serde::{Deserialize, Serialize};
 /// bylines, captions out of the subtitle, converter residue removed, verse as text.
 pub const PARSER_VERSION: &str = concat!("article-etl/", env!("CARGO_PKG_VERSION"), "+p2");
 
+/// For tests only: the parser version the loader stamps and compares instead of
+/// [`PARSER_VERSION`], to simulate an upgrade (or a downgrade) with one binary. Not a setting:
+/// an operator who sets it makes the loader misjudge which documents are up to date.
+pub const TEST_PARSER_VERSION_ENV: &str = "ARTICLE_ETL_TEST_PARSER_VERSION";
+
+/// The parser version documents written by this process carry: [`PARSER_VERSION`], unless
+/// a test overrides it (see [`TEST_PARSER_VERSION_ENV`]).
+pub fn parser_version() -> &'static str {
+    static VERSION: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    VERSION.get_or_init(|| match std::env::var(TEST_PARSER_VERSION_ENV) {
+        Ok(v) if !v.is_empty() => v,
+        _ => PARSER_VERSION.to_owned(),
+    })
+}
+
+/// The parser generation of a version string: N of its `+pN` suffix, the part bumped when the
+/// reading of the same bytes changes. The crate version before it is not compared: a release
+/// that leaves the parser alone must not make every stored document look outdated. A version
+/// without a generation (written before generations existed, or missing) is generation 0.
+pub fn parser_generation(version: &str) -> u32 {
+    version
+        .rsplit_once("+p")
+        .and_then(|(_, n)| n.parse().ok())
+        .unwrap_or(0)
+}
+
 /// One article, as stored in `articles`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Article {
@@ -247,5 +273,20 @@ mod date_opt {
                 .map(Some)
                 .map_err(serde::de::Error::custom),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parser_generations_are_read_from_the_suffix() {
+        assert!(parser_generation(PARSER_VERSION) >= 2);
+        assert_eq!(parser_generation("article-etl/0.1.0+p1"), 1);
+        assert_eq!(parser_generation("article-etl/9.0.0+p12"), 12);
+        assert_eq!(parser_generation("article-etl/0.1.0"), 0);
+        assert_eq!(parser_generation(""), 0);
+        assert_eq!(parser_generation("article-etl/0.1.0+pX"), 0);
     }
 }

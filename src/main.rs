@@ -78,7 +78,10 @@ enum Command {
     Daemon(commands::DaemonArgs),
     /// Load archive trees in place: resumable, with a progress bar, shardable across machines.
     Backfill(commands::BackfillArgs),
-    /// Recent ingest runs and collection counts from MongoDB.
+    /// Move quarantined files of an inbox pipeline back through it (by code), then process
+    /// them like `run --once`; those that fail again go back to quarantine.
+    Replay(commands::ReplayArgs),
+    /// Recent ingest runs, collection counts, parser versions and quarantines.
     Status(commands::StatusArgs),
     /// Print one stored article (by `_id`, e.g. laibin-daily:156059) as JSON.
     Show(commands::ShowArgs),
@@ -166,6 +169,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Run(args) => commands::run(&settings, args, format == LogFormat::Json),
         Command::Daemon(args) => commands::daemon(&settings, args, format == LogFormat::Json),
         Command::Backfill(args) => commands::backfill(&settings, args, format == LogFormat::Json),
+        Command::Replay(args) => commands::replay(&settings, args, format == LogFormat::Json),
         Command::Status(args) => commands::status(&settings, args, format == LogFormat::Json),
         Command::Show(args) => commands::show(&settings, args),
     }

@@ -25,14 +25,15 @@ use serde::Serialize;
 use tokio::sync::Notify;
 use tracing::{error, info, info_span, warn, Instrument};
 
-use crate::backfill::{fingerprint, FinishedDirs};
+use crate::backfill::{fingerprint, FinishedDirs, FinishedFile};
 use crate::document::Article;
 use crate::extract::archive::{self, ArchiveFile, Shard, Walked};
 use crate::extract::read::{read_file, FileRead, FileReader};
 use crate::extract::{watch, Claim, Inbox, QuarantineReport, WatchRules};
 use crate::load::retry::Backoff;
 use crate::load::{
-    BatchWrite, LoadError, Loader, Outcome, Prepared, ProgressEntry, ProgressPages, Receipt,
+    BatchWrite, LoadError, Loader, Outcome, Prepared, ProgressEntry, ProgressPages, ProgressQuery,
+    Receipt, StoredSource,
 };
 use crate::settings::{LoadSettings, Pipeline};
 use crate::transform::{self, ParseOptions, TransformError};
@@ -71,6 +72,8 @@ pub struct RunStats {
     pub inserted: AtomicU64,
     pub updated: AtomicU64,
     pub unchanged: AtomicU64,
+    /// Replaced in place: the same bytes read again by a newer parser.
+    pub reparsed: AtomicU64,
     pub quarantined: AtomicU64,
     pub failed: AtomicU64,
     pub retries: AtomicU64,
@@ -89,6 +92,7 @@ pub struct Counts {
     pub inserted: u64,
     pub updated: u64,
     pub unchanged: u64,
+    pub reparsed: u64,
     pub quarantined: u64,
     pub failed: u64,
     pub retries: u64,
@@ -101,6 +105,7 @@ impl Counts {
             + self.inserted
             + self.updated
             + self.unchanged
+            + self.reparsed
             + self.quarantined
             + self.failed
     }
@@ -117,6 +122,7 @@ impl RunStats {
             inserted: g(&self.inserted),
             updated: g(&self.updated),
             unchanged: g(&self.unchanged),
+            reparsed: g(&self.reparsed),
             quarantined: g(&self.quarantined),
             failed: g(&self.failed),
             retries: g(&self.retries),
@@ -197,6 +203,7 @@ impl RunReport {
                 "inserted": n(c.inserted),
                 "updated": n(c.updated),
                 "unchanged": n(c.unchanged),
+                "reparsed": n(c.reparsed),
                 "quarantined": n(c.quarantined),
                 "failed": n(c.failed),
                 "retries": n(c.retries),
@@ -501,6 +508,40 @@ pub struct BackfillPlan {
     pub roots: Vec<PathBuf>,
     pub shard: Option<Shard>,
     pub report: Arc<ReportSink>,
+    /// Which finished files to read again besides changed ones.
+    pub again: ReadAgain,
+}
+
+/// Finished archive files a backfill reads again (besides those whose size or mtime changed).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReadAgain {
+    pub reparse: Option<Reparse>,
+    /// `--retry-quarantined`: files every earlier run that read them quarantined.
+    pub quarantined: bool,
+    /// `--reparse=all`: when it began (earlier than now when it is resumed); the files it
+    /// finished since are skipped.
+    pub since: Option<bson::DateTime>,
+}
+
+/// `backfill --reparse[=outdated|all]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reparse {
+    /// Files whose stored document an older parser generation wrote.
+    Outdated,
+    /// Every finished file (rewritten in place unless a newer parser wrote it).
+    All,
+}
+
+impl std::str::FromStr for Reparse {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "outdated" => Ok(Reparse::Outdated),
+            "all" => Ok(Reparse::All),
+            _ => Err(format!("{s:?}: expected outdated or all")),
+        }
+    }
 }
 
 /// How a run finds its files.
@@ -511,6 +552,9 @@ pub enum Mode {
     Watch(Vec<WatchRules>),
     /// Walk archive trees in place (pipeline 0), skipping what earlier runs finished.
     Backfill(BackfillPlan),
+    /// Take the quarantined files whose report has one of these codes (all when empty) back
+    /// through the pipelines, then drain like `Once` (the inboxes are left alone).
+    Replay(Vec<String>),
 }
 
 /// How often a watching run refreshes its run record.
@@ -746,6 +790,14 @@ impl Run {
                 extract_once(&inboxes, &send, &stopped)
                     .map_err(|e| format!("listing an inbox: {e}"))
             }),
+            Mode::Replay(codes) => tokio::task::spawn_blocking(move || {
+                let stopped = || stop.is_set() || shutdown.is_set();
+                let send = |claims: Vec<Claim>| {
+                    send_claims(&inboxes, &files, claims, &stats, &pipelines, &stopped)
+                };
+                extract_replay(&inboxes, &codes, &send, &stopped)
+                    .map_err(|e| format!("replaying a quarantine: {e}"))
+            }),
             Mode::Watch(rules) => {
                 let health = self.health.clone();
                 // Not ready until the watches are made.
@@ -780,6 +832,10 @@ impl Run {
                     })
                 };
                 let checker = ProgressCheck {
+                    again: plan.again,
+                    generation: crate::document::parser_generation(
+                        crate::document::parser_version(),
+                    ),
                     loader: self.loader.clone(),
                     pipeline: pipeline.name.clone(),
                     stats,
@@ -1049,10 +1105,61 @@ fn extract_once(
     Ok(())
 }
 
+/// `replay`: what crashed runs left in `processing/` first (a killed replay's claims among
+/// them), then the quarantined files with one of `codes` (any when empty).
+fn extract_replay(
+    inboxes: &[Arc<Inbox>],
+    codes: &[String],
+    send: &dyn Fn(Vec<Claim>) -> bool,
+    stopped: &dyn Fn() -> bool,
+) -> std::io::Result<()> {
+    let mut chunk = Vec::with_capacity(FILE_CHUNK);
+    let flush = |chunk: &mut Vec<Claim>| chunk.is_empty() || send(std::mem::take(chunk));
+    for inbox in inboxes {
+        for claim in inbox.recover()? {
+            info!(pipeline = %inbox.pipeline_name, file = %claim.display_name(), "recovered a file left in processing/");
+            chunk.push(claim);
+            if chunk.len() >= FILE_CHUNK && !flush(&mut chunk) {
+                return Ok(());
+            }
+        }
+    }
+    for inbox in inboxes {
+        let waiting = crate::extract::inbox::quarantined_files(&inbox.quarantine)?;
+        for q in waiting {
+            if !codes.is_empty() && !codes.contains(&q.code) {
+                continue;
+            }
+            if stopped() {
+                flush(&mut chunk);
+                return Ok(());
+            }
+            match inbox.claim_quarantined(&q.name) {
+                Ok(Some(claim)) => {
+                    info!(pipeline = %inbox.pipeline_name, file = %claim.display_name(), code = %q.code, "replaying a quarantined file");
+                    chunk.push(claim);
+                    if chunk.len() >= FILE_CHUNK && !flush(&mut chunk) {
+                        return Ok(());
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    warn!(pipeline = %inbox.pipeline_name, file = %q.name.to_string_lossy(), error = %e, "cannot take a quarantined file back")
+                }
+            }
+        }
+    }
+    flush(&mut chunk);
+    Ok(())
+}
+
 /// Backfill: skips the walked files an earlier run finished (same size and mtime), with at
 /// most one progress lookup per batch (for its directories not loaded yet), and passes the
 /// rest on.
 struct ProgressCheck {
+    again: ReadAgain,
+    /// This build's parser generation.
+    generation: u32,
     loader: Loader,
     pipeline: String,
     stats: Arc<RunStats>,
@@ -1124,9 +1231,10 @@ impl ProgressCheck {
             }
             let batch = std::mem::take(&mut pending);
             self.load_dirs(&mut finished, &batch).await?;
+            let sources = self.stored_sources(&finished, &batch).await?;
             let mut chunk = Vec::with_capacity(FILE_CHUNK);
             for f in batch {
-                if finished.is_finished(&f) {
+                if finished.is_finished(&f) && !self.read_again(&finished, &f, &sources) {
                     bump(&self.stats.skipped);
                     continue;
                 }
@@ -1145,6 +1253,84 @@ impl ProgressCheck {
         }
     }
 
+    /// Should this finished file be read again all the same?
+    fn read_again(
+        &self,
+        finished: &FinishedDirs,
+        f: &ArchiveFile,
+        sources: &HashMap<String, StoredSource>,
+    ) -> bool {
+        let Some(file) = finished.file(f) else {
+            return false;
+        };
+        // `--reparse=all` started again: what it finished before is done.
+        let done_since = self
+            .again
+            .since
+            .is_some_and(|since| file.at >= since.timestamp_millis());
+        let all = self.again.reparse == Some(Reparse::All);
+        match &file.article_id {
+            // Quarantined by every run that read it.
+            None => self.again.quarantined || (all && !done_since),
+            Some(id) => {
+                if self.again.reparse.is_none() || done_since {
+                    return false;
+                }
+                match sources.get(&**id) {
+                    // The document is gone: nothing to lose by reading it.
+                    None => true,
+                    // Only the file the document was read from: an older version of a
+                    // corrected article read again would look like a correction back.
+                    Some(s) if s.sha256.as_deref() != file.sha256.as_deref() => false,
+                    Some(s) => all || s.generation < self.generation,
+                }
+            }
+        }
+    }
+
+    /// `--reparse`: where the articles of the batch's finished files came from; one lookup per
+    /// batch, of the finished files only.
+    async fn stored_sources(
+        &self,
+        finished: &FinishedDirs,
+        batch: &[ArchiveFile],
+    ) -> Result<HashMap<String, StoredSource>, String> {
+        if self.again.reparse.is_none() {
+            return Ok(HashMap::new());
+        }
+        let ids: Vec<&str> = batch
+            .iter()
+            .filter(|f| finished.is_finished(f))
+            .filter_map(|f| finished.file(f)?.article_id.as_deref())
+            .collect();
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let mut backoff = Backoff::new(self.budget);
+        loop {
+            match self.loader.stored_sources(&ids).await {
+                Ok(found) => return Ok(found),
+                Err(e) if e.is_transient() && !self.shutdown.is_set() => {
+                    bump(&self.stats.retries);
+                    match backoff.next_delay() {
+                        Some(delay) => {
+                            warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "parser version lookup failed, retrying");
+                            tokio::time::sleep(delay).await;
+                        }
+                        None => {
+                            self.stop.trigger();
+                            return Err(format!("parser version lookup: {e}"));
+                        }
+                    }
+                }
+                Err(e) => {
+                    self.stop.trigger();
+                    return Err(format!("parser version lookup: {e}"));
+                }
+            }
+        }
+    }
+
     /// Loads what earlier runs finished in the batch's directories not loaded yet.
     async fn load_dirs(
         &self,
@@ -1155,22 +1341,38 @@ impl ProgressCheck {
         if dirs.is_empty() {
             return Ok(());
         }
+        let query = ProgressQuery {
+            ids: self.again.reparse.is_some() || self.again.quarantined,
+        };
         let mut backoff = Backoff::new(self.budget);
         loop {
             // Filled afresh on every attempt: a lookup cut short loads nothing.
             let mut loaded: HashMap<String, HashSet<u128>> =
                 dirs.iter().map(|d| (d.clone(), HashSet::new())).collect();
+            let mut files: HashMap<String, HashMap<u128, FinishedFile>> = HashMap::new();
             let result = self
                 .loader
-                .lookup_progress(&self.pipeline, &dirs, |dir, name, size, mtime| {
-                    if let Some(prints) = loaded.get_mut(dir) {
-                        prints.insert(fingerprint(name, size, mtime));
+                .lookup_progress_with(&self.pipeline, &dirs, query, |e| {
+                    if let Some(prints) = loaded.get_mut(e.dir) {
+                        let print = fingerprint(e.name, e.size, e.mtime);
+                        prints.insert(print);
+                        if query.ids {
+                            files
+                                .entry(e.dir.to_owned())
+                                .or_default()
+                                .entry(print)
+                                .or_default()
+                                .add(e.article_id, e.sha256, e.at);
+                        }
                     }
                 })
                 .await;
             match result {
                 Ok(()) => {
                     finished.load(loaded);
+                    for (dir, files) in files {
+                        finished.load_files(&dir, files);
+                    }
                     return Ok(());
                 }
                 Err(e) if e.is_transient() && !self.shutdown.is_set() => {
@@ -1515,11 +1717,13 @@ impl Writer {
                     Disposal::Written(Outcome::Inserted) => ("inserted", None),
                     Disposal::Written(Outcome::Updated(_)) => ("updated", None),
                     Disposal::Written(Outcome::Unchanged(_)) => ("unchanged", None),
+                    Disposal::Written(Outcome::Reparsed(_)) => ("reparsed", None),
                 };
                 if quarantined.is_none() {
                     let counter = match label {
                         "inserted" => &stats.inserted,
                         "updated" => &stats.updated,
+                        "reparsed" => &stats.reparsed,
                         _ => &stats.unchanged,
                     };
                     bump(counter);
@@ -1529,7 +1733,7 @@ impl Writer {
                         file = %shown,
                         outcome = label,
                         id = article.as_ref().map(|a| a.id.as_str()).unwrap_or(""),
-                        revision = match &disposal { Disposal::Written(Outcome::Updated(r) | Outcome::Unchanged(r)) => *r, Disposal::Written(Outcome::Inserted) => 1, _ => 0 },
+                        revision = match &disposal { Disposal::Written(Outcome::Updated(r) | Outcome::Unchanged(r) | Outcome::Reparsed(r)) => *r, Disposal::Written(Outcome::Inserted) => 1, _ => 0 },
                         "file loaded"
                     );
                 }

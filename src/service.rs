@@ -36,7 +36,7 @@ pub fn install_metrics() -> anyhow::Result<PrometheusHandle> {
     );
     metrics::describe_counter!(
         "article_etl_articles_total",
-        "Articles written by pipeline and outcome (inserted, updated, unchanged)"
+        "Articles written by pipeline and outcome (inserted, updated, unchanged, reparsed)"
     );
     metrics::describe_counter!(
         "article_etl_files_claimed_total",

@@ -15,6 +15,16 @@
 //! so nothing in `done/`, `quarantine/` or the inbox is ever overwritten, and a crash between
 //! the two steps is recognised later (same inode) and finished without a duplicate.
 //!
+//! `replay` takes quarantined files back the same way: the report is first parked in
+//! `processing/.replay/<owner>__NAME.error.json` (the claim's name), then the file is renamed
+//! from `quarantine/` into `processing/` as a claim. When the file's new outcome is decided its
+//! report goes ahead of it, beside where it is going, as `NAME.replayed.error.json` (in the
+//! day's `done/` directory, or in `quarantine/` beside the file's fresh report); a replay that
+//! gives up puts the file back in `quarantine/` with its report. Killed at any step, the file
+//! is in `quarantine/` or a claim in `processing/`, and its report in one place: `recover`
+//! hands a dead process's parked report over with its claim, or back to `quarantine/` beside
+//! a file that was never claimed.
+//!
 //! An operation that fails (a full disk, a permission refused) leaves nothing behind it: no
 //! empty lock file, no half-written or orphaned report, no directory it made for nothing; its
 //! error names the path and the cause.
@@ -39,6 +49,10 @@ const MOVE_SUFFIX: usize = 8;
 /// Room for `.error.json` and its temporary `.tmp-<pid>`.
 const REPORT_SUFFIX: usize = 32;
 const OWNER_SEP: &[u8] = b"__";
+/// Under `processing/`: the quarantine reports of files being replayed.
+const REPLAY_DIR: &str = ".replay";
+/// How a replayed file's earlier report is named beside its new outcome.
+const REPLAYED_SUFFIX: &str = ".replayed.error.json";
 
 /// This process's identity in `processing/`, and the lock that proves it is alive.
 #[derive(Debug)]
@@ -101,6 +115,9 @@ pub struct Claim {
     pub name: OsString,
     /// Where it is now.
     pub path: PathBuf,
+    /// A replayed file's earlier quarantine report, parked under `processing/.replay/` until
+    /// the file's new outcome.
+    pub replayed: Option<PathBuf>,
 }
 
 impl Claim {
@@ -226,10 +243,12 @@ impl Inbox {
                     continue;
                 }
             }
-            let target = self.processing.join(self.claim_name(&name));
+            let claim_name = self.claim_name(&name);
+            let target = self.processing.join(&claim_name);
             match fs::rename(entry.path(), &target) {
                 Ok(()) => taken.push(Claim {
                     pipeline: self.pipeline,
+                    replayed: self.take_parked(&file_name, &claim_name)?,
                     name,
                     path: target,
                 }),
@@ -238,11 +257,134 @@ impl Inbox {
                 Err(e) => return Err(e),
             }
         }
+        self.return_parked(&mut dead_owners)?;
         for (owner, lock) in dead_owners {
             let _ = fs::remove_file(self.owners_dir.join(format!("{owner}.lock")));
             drop(lock);
         }
         Ok(taken)
+    }
+
+    /// The parked report of a dead process's claim `from`, renamed for its new claim `to`.
+    fn take_parked(&self, from: &OsStr, to: &OsStr) -> io::Result<Option<PathBuf>> {
+        let dir = self.processing.join(REPLAY_DIR);
+        let parked = dir.join(with_suffix(from, ".error.json"));
+        let mine = dir.join(with_suffix(to, ".error.json"));
+        match fs::rename(&parked, &mine) {
+            Ok(()) => Ok(Some(mine)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(at(&parked)(e)),
+        }
+    }
+
+    /// Reports dead processes parked for files they never claimed (killed between the two
+    /// steps of a replay's claim): back beside their files in `quarantine/`.
+    fn return_parked(&self, dead: &mut Vec<(String, File)>) -> io::Result<()> {
+        let dir = self.processing.join(REPLAY_DIR);
+        let entries = match fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(at(&dir)(e)),
+        };
+        for entry in entries {
+            let entry = entry?;
+            let file_name = entry.file_name();
+            let Some(claim_name) = file_name
+                .as_bytes()
+                .strip_suffix(b".error.json")
+                .map(OsStr::from_bytes)
+            else {
+                continue;
+            };
+            let (owner, name) = split_claim_name(claim_name);
+            let Some(owner) = owner else { continue };
+            if owner == self.owner.id || !self.owner_is_dead(&owner, dead)? {
+                continue;
+            }
+            if self.processing.join(claim_name).exists() {
+                continue; // its claim is still there: `take_parked` hands it over
+            }
+            let file = self.quarantine.join(&name);
+            let report = report_path(&file);
+            if file.is_file() && !report.exists() {
+                move_file(&entry.path(), &report).map_err(at(&report))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Claims a quarantined file for a replay: its report parked first, then the file renamed
+    /// into `processing/`. `None` when it is gone (another replay took it).
+    pub fn claim_quarantined(&self, name: &OsStr) -> io::Result<Option<Claim>> {
+        let from = self.quarantine.join(name);
+        let claim_name = self.claim_name(name);
+        let to = self.processing.join(&claim_name);
+        let dir = self.processing.join(REPLAY_DIR);
+        fs::create_dir_all(&dir).map_err(at(&dir))?;
+        let report = report_path(&from);
+        let parked = dir.join(with_suffix(&claim_name, ".error.json"));
+        let replayed = match move_file(&report, &parked) {
+            Ok(true) => Some(parked),
+            Ok(false) => None,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(e) => return Err(at(&report)(e)),
+        };
+        let renamed = match rename_no_replace(&from, &to) {
+            Ok(Some(true)) => Ok(true),
+            Ok(Some(false)) => Ok(false),
+            Ok(None) => link_then_unlink(&from, &to),
+            Err(e) => Err(e),
+        };
+        match renamed {
+            Ok(true) => Ok(Some(Claim {
+                pipeline: self.pipeline,
+                name: name.to_owned(),
+                path: to,
+                replayed,
+            })),
+            Ok(false) => {
+                self.unpark(replayed.as_deref(), &report);
+                Ok(None)
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                self.unpark(replayed.as_deref(), &report);
+                Ok(None)
+            }
+            Err(e) => {
+                self.unpark(replayed.as_deref(), &report);
+                Err(at(&from)(e))
+            }
+        }
+    }
+
+    /// A parked report back where it came from, when its file could not be claimed.
+    fn unpark(&self, parked: Option<&Path>, report: &Path) {
+        if let Some(parked) = parked {
+            let _ = move_file(parked, report);
+        }
+    }
+
+    /// A replayed file's earlier report, moved into `dir` beside where the file is going.
+    fn archive_replayed(&self, claim: &Claim, dir: &Path) -> io::Result<()> {
+        let Some(parked) = &claim.replayed else {
+            return Ok(());
+        };
+        if !parked.exists() {
+            return Ok(());
+        }
+        let name = with_suffix(
+            &fit_name(&claim.name, MOVE_SUFFIX + REPLAYED_SUFFIX.len()),
+            REPLAYED_SUFFIX,
+        );
+        match move_no_replace(parked, dir, &name) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound && !dir.is_dir() => {
+                fs::create_dir_all(dir).map_err(at(dir))?;
+                move_no_replace(parked, dir, &name)
+            }
+            moved => moved,
+        }
+        .map(|_| ())
+        .map_err(at(dir))
     }
 
     /// Half-written report files (`<name>.error.json.tmp-<pid>`) of processes that died while
@@ -315,6 +457,7 @@ impl Inbox {
                 pipeline: self.pipeline,
                 name: name.to_owned(),
                 path: to,
+                replayed: None,
             })),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e),
@@ -323,13 +466,16 @@ impl Inbox {
 
     /// The file's document is durably written: archive it or delete it, per the pipeline.
     pub fn finish(&self, claim: &Claim, when: DateTime<Utc>) -> io::Result<PathBuf> {
+        let dir = self.done.join(when.format("%Y/%m/%d").to_string());
+        // Ahead of the file: killed in between, the file is still a claim and its report
+        // already archived; the other order could leave the report parked for ever.
+        self.archive_replayed(claim, &dir)?;
         match self.after_load {
             AfterLoad::Delete => {
                 remove_if_present(&claim.path)?;
                 Ok(claim.path.clone())
             }
             AfterLoad::Archive => {
-                let dir = self.done.join(when.format("%Y/%m/%d").to_string());
                 let name = fit_name(&claim.name, MOVE_SUFFIX);
                 // The day's directory usually exists: created only when the move says not.
                 match move_no_replace(&claim.path, &dir, &name) {
@@ -349,6 +495,7 @@ impl Inbox {
     pub fn quarantine(&self, claim: &Claim, report: &QuarantineReport) -> io::Result<PathBuf> {
         let name = fit_name(&claim.name, MOVE_SUFFIX + REPORT_SUFFIX);
         let json = serde_json::to_vec_pretty(report).map_err(io::Error::other)?;
+        self.archive_replayed(claim, &self.quarantine)?;
         // The report is written before the file moves: killed in between, the file is still
         // in processing/ and the next run quarantines it again (same name, report rewritten);
         // the other order could leave a quarantined file without its report.
@@ -375,11 +522,32 @@ impl Inbox {
     /// holds a file of that name (a newer drop), the claim stays in `processing/` for the next
     /// start instead of overwriting it.
     pub fn release(&self, claim: &Claim) -> io::Result<()> {
+        if let Some(parked) = &claim.replayed {
+            return self.requarantine(claim, parked);
+        }
         let target = self.inbox.join(&claim.name);
         match fs::hard_link(&claim.path, &target) {
             Ok(()) => fs::remove_file(&claim.path).map_err(at(&claim.path)),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
             Err(e) => Err(at(&target)(e)),
+        }
+    }
+
+    /// A replayed file given up on: back in `quarantine/` with its earlier report, as it was.
+    fn requarantine(&self, claim: &Claim, parked: &Path) -> io::Result<()> {
+        let name = fit_name(&claim.name, MOVE_SUFFIX + REPORT_SUFFIX);
+        loop {
+            let target =
+                free_target(&claim.path, &self.quarantine, &name).map_err(at(&self.quarantine))?;
+            let report = report_path(&target);
+            if parked.exists() && !move_file(parked, &report).map_err(at(&report))? {
+                continue;
+            }
+            if move_file(&claim.path, &target).map_err(at(&target))? {
+                return Ok(());
+            }
+            // Taken meanwhile: the report comes back and another name is tried.
+            move_file(&report, parked).map_err(at(parked))?;
         }
     }
 
@@ -516,6 +684,65 @@ fn link_then_unlink(from: &Path, to: &Path) -> io::Result<bool> {
     }
     fs::remove_file(from)?;
     Ok(true)
+}
+
+/// `name` + `suffix`.
+fn with_suffix(name: &OsStr, suffix: &str) -> OsString {
+    let mut out = name.to_owned();
+    out.push(suffix);
+    out
+}
+
+/// A file waiting in a quarantine, with its report's code.
+#[derive(Debug, Clone)]
+pub struct Quarantined {
+    pub name: OsString,
+    /// The report's `code`; `unknown` when the report is missing or unreadable.
+    pub code: String,
+    pub message: String,
+}
+
+/// The files of a `quarantine/` directory (those with an `.error.json` report beside them, or
+/// without one), in name order: not the reports, not the reports of replayed files, not
+/// half-written ones.
+pub fn quarantined_files(quarantine: &Path) -> io::Result<Vec<Quarantined>> {
+    let entries = match fs::read_dir(quarantine) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(at(quarantine)(e)),
+    };
+    let mut out = Vec::new();
+    for entry in entries {
+        let entry = entry?;
+        if !entry.file_type()?.is_file() {
+            continue;
+        }
+        let name = entry.file_name();
+        let b = name.as_bytes();
+        if b.ends_with(b".error.json") || b.windows(16).any(|w| w == b".error.json.tmp-") {
+            continue;
+        }
+        #[derive(serde::Deserialize)]
+        struct Report {
+            code: String,
+            #[serde(default)]
+            message: String,
+        }
+        let report = fs::read(report_path(&entry.path()))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Report>(&b).ok());
+        let (code, message) = match report {
+            Some(r) => (r.code, r.message),
+            None => ("unknown".to_owned(), String::new()),
+        };
+        out.push(Quarantined {
+            name,
+            code,
+            message,
+        });
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
 }
 
 /// `<file>.error.json` beside a quarantined file.

@@ -1,11 +1,21 @@
 //! Load: the MongoDB sink (FORMAT.md §5).
 //!
-//! Per batch: one read of the stored content hashes, then one bulk write. New content id →
-//! insert with `revision: 1`; same hash → no write (*unchanged*); changed hash → the stored
-//! version is copied to `article_revisions`, then replaced by the new one with `revision + 1`,
-//! conditionally on the stored hash and revision still being what was read. A conditional
-//! write that loses a race (duplicate key on insert, no match on replace) is planned again
-//! from a fresh read, so concurrent loaders never lose a revision or create a duplicate.
+//! Per batch: one read of the stored content hashes, raw-file digests and parser versions,
+//! then one bulk write. The raw bytes decide (docs/schema.md, "One rule"):
+//! - new content id → insert with `revision: 1`;
+//! - the same raw bytes (`source_file.sha256`) read by the same parser generation → no write
+//!   (*unchanged*); by an older one → *reparsed*: replaced in place, same revision and
+//!   `first_seen_at`, no copy in `article_revisions` (the newspaper changed nothing, our reading
+//!   did); by a newer one → *unchanged*: a document is never downgraded;
+//! - other bytes, same content hash → *unchanged*, or *reparsed* when the stored parser is
+//!   older;
+//! - other bytes, other content hash (a correction) → the stored version is copied to
+//!   `article_revisions`, then replaced by the new one with `revision + 1`.
+//!
+//! Replaces are conditional on the stored hash and revision (and, for a reparse, the parser
+//! version) still being what was read. A conditional write that loses a race (duplicate key on
+//! insert, no match on replace) is planned again from a fresh read, so concurrent loaders never
+//! lose a revision or create a duplicate.
 //!
 //! A batch whose write failed may have been applied all the same (the connection dropped after
 //! the server applied it, before its reply arrived). Its retry must not count those articles as
@@ -32,7 +42,7 @@ use mongodb::options::{ClientOptions, IndexOptions, WriteConcern};
 use mongodb::{Client, Collection, Database, IndexModel};
 use serde::Deserialize;
 
-use crate::document::Article;
+use crate::document::{parser_generation, Article};
 use command::CommandWriter;
 use retry::is_transient_code;
 
@@ -118,6 +128,9 @@ pub enum Outcome {
     Updated(i32),
     /// Already stored with the same content, at this revision.
     Unchanged(i32),
+    /// The same raw bytes (or content) read again by a newer parser: replaced in place at
+    /// this revision, with no copy in `article_revisions`.
+    Reparsed(i32),
     /// Refused by the database for good (e.g. too large): the file goes to quarantine.
     Rejected {
         code: &'static str,
@@ -131,8 +144,11 @@ pub enum Outcome {
 pub struct Prepared {
     pub id: String,
     pub content_hash: String,
-    /// The raw file's SHA-256, for the backfill progress.
+    /// The raw file's SHA-256, for the backfill progress and for telling a reparse from a
+    /// correction.
     pub sha256: String,
+    /// `ingest.parser_version`.
+    parser_version: String,
     /// The run writing it (`ingest.run_id`): with a round's stamp, how a retry recognises the
     /// writes an earlier attempt made.
     run_id: String,
@@ -142,6 +158,7 @@ pub struct Prepared {
 impl Prepared {
     pub fn new(mut article: Article, run_id: &str) -> Result<Prepared, bson::ser::Error> {
         article.ingest.run_id = Some(run_id.to_owned());
+        article.ingest.parser_version = crate::document::parser_version().to_owned();
         let raw = RawDocumentBuf::from_bytes(encode::article_bson(&article)).map_err(|e| {
             <bson::ser::Error as serde::ser::Error>::custom(format!(
                 "encoded an invalid document: {e}"
@@ -151,6 +168,7 @@ impl Prepared {
             id: article.id,
             content_hash: article.content_hash,
             sha256: article.source_file.sha256,
+            parser_version: article.ingest.parser_version,
             run_id: run_id.to_owned(),
             raw,
         })
@@ -190,8 +208,9 @@ struct Stamp {
 /// into the command.
 enum Op<'a> {
     Insert(&'a Prepared, Stamp),
-    /// Replaces the stored version, if it is still the one read (its hash and revision).
-    Replace(&'a Prepared, Stamp, Stored),
+    /// Replaces the stored version, if it is still the one read (its hash and revision, and
+    /// for a reparse (`true`) its parser version).
+    Replace(&'a Prepared, Stamp, Stored, bool),
 }
 
 impl Op<'_> {
@@ -199,8 +218,13 @@ impl Op<'_> {
     fn size(&self) -> usize {
         match self {
             Op::Insert(a, _) => a.bytes() + LOADER_FIELDS_BYTES + 48,
-            Op::Replace(a, _, s) => {
-                a.bytes() + LOADER_FIELDS_BYTES + a.id.len() + s.hash.len() + 160
+            Op::Replace(a, _, s, _) => {
+                a.bytes()
+                    + LOADER_FIELDS_BYTES
+                    + a.id.len()
+                    + s.hash.len()
+                    + s.parser_version.as_ref().map_or(0, String::len)
+                    + 200
             }
         }
     }
@@ -229,6 +253,8 @@ pub struct Loader {
     /// The last round stamp handed out (ms since the epoch), shared by the clones: stamps only
     /// go up, so no two rounds of a run share one.
     last_stamp: Arc<AtomicI64>,
+    /// `backfill --reparse=all`: rewrite documents of the same parser generation too.
+    reparse_all: bool,
 }
 
 /// A batch being written, kept across the attempts of its write: the outcomes of the rounds
@@ -241,6 +267,10 @@ pub struct BatchWrite<'a> {
     /// The `updated_at` of every write of the round in progress, in every attempt: a stored
     /// document with this run's id and this stamp was written by this round.
     stamp: Option<bson::DateTime>,
+    /// Articles of the round in progress whose last planned write was a reparse: when a retry
+    /// finds that write applied, it is counted as the reparse it was (its revision alone
+    /// cannot tell a reparse of revision 1 from an insert).
+    reparsing: HashSet<usize>,
 }
 
 impl<'a> BatchWrite<'a> {
@@ -260,6 +290,7 @@ impl<'a> BatchWrite<'a> {
             outcomes: vec![None; articles.len()],
             rounds,
             stamp: None,
+            reparsing: HashSet::new(),
         }
     }
 }
@@ -273,6 +304,10 @@ struct Stored {
     /// `ingest.run_id` and `updated_at`: who wrote this version, in which round.
     run_id: Option<String>,
     updated_at: Option<bson::DateTime>,
+    /// `source_file.sha256`: the raw bytes it was read from.
+    sha256: Option<String>,
+    /// `ingest.parser_version`: which parser read them.
+    parser_version: Option<String>,
 }
 
 impl Stored {
@@ -285,12 +320,34 @@ impl Stored {
     }
 }
 
+impl Stored {
+    /// What to do with `a` given this stored version (the rule of the module doc). With
+    /// `reparse_all`, a document read by the same parser generation is rewritten too (after a
+    /// change of pipeline settings, say), but never one a newer parser wrote.
+    fn plan(self, a: &Prepared, reparse_all: bool) -> Plan {
+        let ours = parser_generation(&a.parser_version);
+        let theirs = parser_generation(self.parser_version.as_deref().unwrap_or(""));
+        let same_bytes = self.sha256.as_deref() == Some(a.sha256.as_str());
+        if same_bytes || self.hash == a.content_hash {
+            if theirs < ours || (reparse_all && theirs == ours) {
+                Plan::Reparse(self)
+            } else {
+                Plan::Unchanged(self.revision)
+            }
+        } else {
+            Plan::Replace(self)
+        }
+    }
+}
+
 enum Plan {
     Insert,
     /// Already written by this round (an earlier attempt): stored at this revision.
     Done(i32),
     Unchanged(i32),
     Replace(Stored),
+    /// Replace in place: same revision, no copy kept.
+    Reparse(Stored),
 }
 
 /// One write of a round and how it went.
@@ -362,7 +419,15 @@ impl Loader {
             max_bson_bytes,
             optimistic: Arc::new(AtomicBool::new(true)),
             last_stamp: Arc::new(AtomicI64::new(0)),
+            reparse_all: false,
         })
+    }
+
+    /// Rewrites in place every document read from the same bytes by the same parser
+    /// generation, as if it were older (`backfill --reparse=all`).
+    pub fn reparse_all(mut self) -> Loader {
+        self.reparse_all = true;
+        self
     }
 
     pub fn api(&self) -> WriteApi {
@@ -439,10 +504,17 @@ impl Loader {
         // each one sees the state the previous one left.
         while let Some(round) = batch.rounds.front() {
             let stamp = *batch.stamp.get_or_insert_with(|| self.next_stamp());
-            self.write_round(batch.articles, round, stamp, &mut batch.outcomes)
-                .await?;
+            self.write_round(
+                batch.articles,
+                round,
+                stamp,
+                &mut batch.outcomes,
+                &mut batch.reparsing,
+            )
+            .await?;
             batch.rounds.pop_front();
             batch.stamp = None;
+            batch.reparsing.clear();
         }
         Ok(batch
             .outcomes
@@ -475,6 +547,7 @@ impl Loader {
         round: &[usize],
         stamp: bson::DateTime,
         outcomes: &mut [Option<Outcome>],
+        reparsing: &mut HashSet<usize>,
     ) -> Result<(), LoadError> {
         let mut todo: Vec<usize> = round.to_vec();
         for pass in 0..MAX_CONFLICT_ROUNDS {
@@ -495,17 +568,22 @@ impl Loader {
             let now = stamp;
 
             let mut inserts: Vec<(usize, Stamp)> = Vec::new();
-            let mut replaces: Vec<(usize, Stored, Stamp)> = Vec::new();
+            let mut replaces: Vec<(usize, Stored, Stamp, bool)> = Vec::new();
             for &i in &todo {
                 let a = &articles[i];
                 let plan = match stored.remove(a.id.as_str()) {
                     None => Plan::Insert,
                     // Written by this round in an earlier attempt whose reply was lost.
                     Some(s) if s.written_by(a, stamp) => Plan::Done(s.revision),
-                    Some(s) if s.hash == a.content_hash => Plan::Unchanged(s.revision),
-                    Some(s) => Plan::Replace(s),
+                    Some(s) => s.plan(a, self.reparse_all),
                 };
+                if !matches!(plan, Plan::Done(_)) {
+                    reparsing.remove(&i);
+                }
                 match plan {
+                    Plan::Done(revision) if reparsing.contains(&i) => {
+                        outcomes[i] = Some(Outcome::Reparsed(revision))
+                    }
                     Plan::Done(1) => outcomes[i] = Some(Outcome::Inserted),
                     Plan::Done(revision) => outcomes[i] = Some(Outcome::Updated(revision)),
                     Plan::Unchanged(revision) => outcomes[i] = Some(Outcome::Unchanged(revision)),
@@ -527,28 +605,43 @@ impl Loader {
                                 first_seen_at: s.first_seen_at.unwrap_or(now),
                                 updated_at: now,
                             };
-                            replaces.push((i, s, stamp));
+                            replaces.push((i, s, stamp, false));
+                        }
+                        Err(r) => outcomes[i] = Some(r),
+                    },
+                    Plan::Reparse(s) => match self.check_size(a) {
+                        Ok(()) => {
+                            let stamp = Stamp {
+                                revision: s.revision,
+                                first_seen_at: s.first_seen_at.unwrap_or(now),
+                                updated_at: now,
+                            };
+                            reparsing.insert(i);
+                            replaces.push((i, s, stamp, true));
                         }
                         Err(r) => outcomes[i] = Some(r),
                     },
                 }
             }
-            if !replaces.is_empty() {
-                let pairs: Vec<(&str, i32)> = replaces
-                    .iter()
-                    .map(|(i, s, _)| (articles[*i].id.as_str(), s.revision))
-                    .collect();
+            // Only corrections keep the version they replace: a reparse changes our reading,
+            // not the newspaper's text.
+            let pairs: Vec<(&str, i32)> = replaces
+                .iter()
+                .filter(|(_, _, _, reparse)| !reparse)
+                .map(|(i, s, _, _)| (articles[*i].id.as_str(), s.revision))
+                .collect();
+            if !pairs.is_empty() {
                 self.save_revisions(&pairs).await?;
             }
-            let planned: Vec<(usize, Option<(i32, &str)>)> = inserts
+            // Per write: for a replace, the revision it writes and whether it is a reparse.
+            let planned: Vec<(usize, Option<(i32, bool)>)> = inserts
                 .iter()
                 .map(|(i, _)| (*i, None))
-                .chain(replaces.iter().map(|(i, s, _)| {
-                    (
-                        *i,
-                        Some((s.revision + 1, articles[*i].content_hash.as_str())),
-                    )
-                }))
+                .chain(
+                    replaces
+                        .iter()
+                        .map(|(i, _, stamp, reparse)| (*i, Some((stamp.revision, *reparse)))),
+                )
                 .collect();
             let planned_inserts = inserts.len();
             let results = self.write(articles, inserts, replaces).await?;
@@ -568,9 +661,14 @@ impl Loader {
             let mut again = Vec::new();
             for ((i, replace), result) in planned.into_iter().zip(results) {
                 let result = match (result, replace) {
-                    (WriteResult::Unsure, Some((revision, hash))) => {
+                    // Ours is in place when the stored version carries this round's stamp: a
+                    // reparse keeps the revision and often the hash, so those cannot tell.
+                    (WriteResult::Unsure, Some((revision, _))) => {
                         match in_place.get(articles[i].id.as_str()) {
-                            Some(now) if now.hash == hash && now.revision == revision => {
+                            Some(now)
+                                if now.written_by(&articles[i], stamp)
+                                    && now.revision == revision =>
+                            {
                                 WriteResult::Applied
                             }
                             _ => WriteResult::Conflict,
@@ -583,7 +681,8 @@ impl Loader {
                     WriteResult::Applied => {
                         outcomes[i] = Some(match replace {
                             None => Outcome::Inserted,
-                            Some((r, _)) => Outcome::Updated(r),
+                            Some((r, true)) => Outcome::Reparsed(r),
+                            Some((r, false)) => Outcome::Updated(r),
                         })
                     }
                     WriteResult::Conflict | WriteResult::Unsure => again.push(i),
@@ -629,7 +728,7 @@ impl Loader {
         &self,
         articles: &[Prepared],
         inserts: Vec<(usize, Stamp)>,
-        replaces: Vec<(usize, Stored, Stamp)>,
+        replaces: Vec<(usize, Stored, Stamp, bool)>,
     ) -> Result<Vec<WriteResult>, LoadError> {
         let mut ops: Vec<Op> = Vec::with_capacity(inserts.len() + replaces.len());
         ops.extend(
@@ -638,9 +737,9 @@ impl Loader {
                 .map(|(i, stamp)| Op::Insert(&articles[i], stamp)),
         );
         ops.extend(
-            replaces
-                .into_iter()
-                .map(|(i, stored, stamp)| Op::Replace(&articles[i], stamp, stored)),
+            replaces.into_iter().map(|(i, stored, stamp, reparse)| {
+                Op::Replace(&articles[i], stamp, stored, reparse)
+            }),
         );
         let mut results = Vec::with_capacity(ops.len());
         let mut start = 0;
@@ -738,12 +837,24 @@ impl Loader {
                 .datetime("first_seen_at", stamp.first_seen_at)
                 .datetime("updated_at", stamp.updated_at);
         }
-        fn condition(w: &mut CommandWriter, key: &str, a: &Prepared, stored: &Stored) {
+        fn condition(
+            w: &mut CommandWriter,
+            key: &str,
+            a: &Prepared,
+            stored: &Stored,
+            reparse: bool,
+        ) {
             w.document(key)
                 .string("_id", &a.id)
                 .string("content_hash", &stored.hash)
-                .int32("revision", stored.revision)
-                .end();
+                .int32("revision", stored.revision);
+            if reparse {
+                // Two loaders reparsing the same document: the second finds it reparsed
+                // already (no match), reads it again, and sees it up to date. A missing
+                // version is matched by null, as documented for equality queries.
+                w.opt_string("ingest.parser_version", stored.parser_version.as_deref());
+            }
+            w.end();
         }
         let mut w = CommandWriter::with_capacity(bytes + 512);
         let is_insert = ops.first().is_some_and(Op::is_insert);
@@ -758,9 +869,9 @@ impl Loader {
                             article(&mut w, a, stamp);
                             w.end();
                         }
-                        Op::Replace(a, stamp, stored) => {
+                        Op::Replace(a, stamp, stored, reparse) => {
                             w.int32("update", 0);
-                            condition(&mut w, "filter", a, stored);
+                            condition(&mut w, "filter", a, stored, *reparse);
                             w.document("updateMods");
                             article(&mut w, a, stamp);
                             w.end().boolean("multi", false).boolean("upsert", false);
@@ -786,9 +897,9 @@ impl Loader {
             _ => {
                 w.string("update", self.articles.name()).array("updates");
                 for (i, op) in ops.iter().enumerate() {
-                    if let Op::Replace(a, stamp, stored) = op {
+                    if let Op::Replace(a, stamp, stored, reparse) = op {
                         w.document_at(i);
-                        condition(&mut w, "q", a, stored);
+                        condition(&mut w, "q", a, stored, *reparse);
                         w.document("u");
                         article(&mut w, a, stamp);
                         w.end()
@@ -809,24 +920,34 @@ impl Loader {
         let found = find_by_ids(
             &self.articles,
             ids,
-            doc! { "content_hash": 1, "revision": 1, "first_seen_at": 1, "updated_at": 1, "ingest.run_id": 1 },
+            doc! {
+                "content_hash": 1, "revision": 1, "first_seen_at": 1, "updated_at": 1,
+                "ingest.run_id": 1, "ingest.parser_version": 1, "source_file.sha256": 1,
+            },
         )
         .await?;
         let mut out = HashMap::with_capacity(found.len());
         for d in found {
             let Ok(id) = d.get_str("_id") else { continue };
+            let ingest = d.get_document("ingest").ok();
             out.insert(
                 id.to_owned(),
                 Stored {
                     hash: d.get_str("content_hash").unwrap_or_default().to_owned(),
                     revision: revision_of(&d),
                     first_seen_at: d.get_datetime("first_seen_at").ok().copied(),
-                    run_id: d
-                        .get_document("ingest")
-                        .ok()
+                    run_id: ingest
                         .and_then(|i| i.get_str("run_id").ok())
                         .map(str::to_owned),
                     updated_at: d.get_datetime("updated_at").ok().copied(),
+                    sha256: d
+                        .get_document("source_file")
+                        .ok()
+                        .and_then(|f| f.get_str("sha256").ok())
+                        .map(str::to_owned),
+                    parser_version: ingest
+                        .and_then(|i| i.get_str("parser_version").ok())
+                        .map(str::to_owned),
                 },
             );
         }
@@ -889,32 +1010,139 @@ impl Loader {
     where
         F: FnMut(&str, &str, i64, i64),
     {
+        self.lookup_progress_with(pipeline, dirs, ProgressQuery::default(), |e| {
+            each(e.dir, e.name, e.size, e.mtime)
+        })
+        .await
+    }
+
+    /// [`Loader::lookup_progress`], with the entries' article ids, digests and pages' times
+    /// when `query.ids` (a reparse or a retry of quarantined files needs them).
+    pub async fn lookup_progress_with<F>(
+        &self,
+        pipeline: &str,
+        dirs: &[String],
+        query: ProgressQuery,
+        mut each: F,
+    ) -> Result<(), LoadError>
+    where
+        F: FnMut(&ProgressSeen<'_>),
+    {
         use futures::TryStreamExt;
+        let mut projection =
+            doc! { "_id": 0, "dir": 1, "files.name": 1, "files.size": 1, "files.mtime": 1 };
+        if query.ids {
+            projection.insert("files.article_id", 1);
+            projection.insert("files.sha256", 1);
+            projection.insert("at", 1);
+        }
         for chunk in dirs.chunks(PROGRESS_LOOKUP_DIRS) {
+            let filter = doc! { "pipeline": pipeline, "dir": { "$in": chunk } };
             let mut cursor = self
                 .progress
-                .find(doc! { "pipeline": pipeline, "dir": { "$in": chunk } })
-                .projection(
-                    doc! { "_id": 0, "dir": 1, "files.name": 1, "files.size": 1, "files.mtime": 1 },
-                )
+                .find(filter)
+                .projection(projection.clone())
                 .await?;
             while let Some(page) = cursor.try_next().await? {
                 let (Ok(dir), Ok(files)) = (page.get_str("dir"), page.get_array("files")) else {
                     continue;
                 };
+                let at = page
+                    .get_datetime("at")
+                    .map(|t| t.timestamp_millis())
+                    .unwrap_or(-1);
                 for entry in files.iter().filter_map(Bson::as_document) {
                     let Ok(name) = entry.get_str("name") else {
                         continue;
                     };
-                    let size = entry.get_i64("size").unwrap_or(-1);
-                    let mtime = entry
-                        .get_datetime("mtime")
-                        .map(|t| t.timestamp_millis())
-                        .unwrap_or(-1);
-                    each(dir, name, size, mtime);
+                    each(&ProgressSeen {
+                        at,
+                        sha256: entry.get_str("sha256").ok(),
+                        dir,
+                        name,
+                        size: entry.get_i64("size").unwrap_or(-1),
+                        mtime: entry
+                            .get_datetime("mtime")
+                            .map(|t| t.timestamp_millis())
+                            .unwrap_or(-1),
+                        article_id: entry.get_str("article_id").ok(),
+                    });
                 }
             }
         }
+        Ok(())
+    }
+
+    /// Of the articles `ids`, what a `backfill --reparse` needs to know: which parser
+    /// generation wrote each, and from which raw bytes (`source_file.sha256`).
+    pub async fn stored_sources(
+        &self,
+        ids: &[&str],
+    ) -> Result<HashMap<String, StoredSource>, LoadError> {
+        let found = find_by_ids(
+            &self.articles,
+            ids,
+            doc! { "ingest.parser_version": 1, "source_file.sha256": 1 },
+        )
+        .await?;
+        Ok(found
+            .into_iter()
+            .filter_map(|d| {
+                let id = d.get_str("_id").ok()?.to_owned();
+                let generation = parser_generation(
+                    d.get_document("ingest")
+                        .ok()
+                        .and_then(|i| i.get_str("parser_version").ok())
+                        .unwrap_or(""),
+                );
+                let sha256 = d
+                    .get_document("source_file")
+                    .ok()
+                    .and_then(|f| f.get_str("sha256").ok())
+                    .map(str::to_owned);
+                Some((id, StoredSource { generation, sha256 }))
+            })
+            .collect())
+    }
+
+    /// When the `--reparse=all` of `key` (pipeline and shard) still to finish began: now, for
+    /// a new one. Kept in `backfill_progress` as `_id: "reparse-all:<key>"` until
+    /// [`Loader::end_reparse_all`], so that a run started again after an interruption skips
+    /// what the interrupted ones finished (their progress pages are newer) and reads the rest.
+    pub async fn begin_reparse_all(
+        &self,
+        key: &str,
+        run_id: &str,
+    ) -> Result<bson::DateTime, LoadError> {
+        let id = format!("reparse-all:{key}");
+        let started = |d: Option<Document>| {
+            d.as_ref()
+                .and_then(|d| d.get_datetime("started_at").ok().copied())
+        };
+        if let Some(at) = started(self.progress.find_one(doc! { "_id": &id }).await?) {
+            return Ok(at);
+        }
+        let now = bson::DateTime::now();
+        match self
+            .progress
+            .insert_one(doc! { "_id": &id, "started_at": now, "run_id": run_id })
+            .await
+        {
+            Ok(_) => Ok(now),
+            // Another shard's run of the same key began it a moment ago: its start counts.
+            Err(e) if matches!(e.kind.as_ref(), ErrorKind::Write(mongodb::error::WriteFailure::WriteError(w)) if w.code == 11000) => {
+                started(self.progress.find_one(doc! { "_id": &id }).await?)
+                    .ok_or_else(|| LoadError::Fatal(format!("{PROGRESS} lost the record {id}")))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// A `--reparse=all` finished: the next one starts afresh.
+    pub async fn end_reparse_all(&self, key: &str) -> Result<(), LoadError> {
+        self.progress
+            .delete_one(doc! { "_id": format!("reparse-all:{key}") })
+            .await?;
         Ok(())
     }
 
@@ -948,6 +1176,38 @@ impl Loader {
             .await?;
         Ok(())
     }
+}
+
+/// What a progress lookup asks for besides the files' names, sizes and mtimes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProgressQuery {
+    /// The entries' article ids and digests, and their pages' times, too.
+    pub ids: bool,
+}
+
+/// Where a stored article came from, for `backfill --reparse`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredSource {
+    /// The parser generation that wrote it.
+    pub generation: u32,
+    /// `source_file.sha256`.
+    pub sha256: Option<String>,
+}
+
+/// One entry of a progress page, as a lookup returns it.
+#[derive(Debug, Clone, Copy)]
+pub struct ProgressSeen<'a> {
+    pub dir: &'a str,
+    pub name: &'a str,
+    pub size: i64,
+    /// In ms since the epoch, -1 when unknown.
+    pub mtime: i64,
+    /// Asked for with [`ProgressQuery::ids`]; `None` for a quarantined file.
+    pub article_id: Option<&'a str>,
+    /// Asked for with [`ProgressQuery::ids`].
+    pub sha256: Option<&'a str>,
+    /// The page's time (ms since the epoch), asked for with [`ProgressQuery::ids`]; else -1.
+    pub at: i64,
 }
 
 /// A progress page: the files of one directory (`dir`, an archive key) finished in one written
@@ -1247,5 +1507,89 @@ mod tests {
         .map(|(i, p, d, n)| (i.to_owned(), p.to_owned(), d.to_owned(), n));
         assert_eq!(got, want);
         assert_eq!(numbers.load(Ordering::Relaxed), 9);
+    }
+
+    /// The rule of docs/schema.md ("the raw bytes decide"), case by case.
+    #[test]
+    fn the_raw_bytes_decide_between_unchanged_reparsed_and_a_correction() {
+        let text = "2024年03月05日\n\n城区道路改造完工\n\n□ 本报记者 柳晓岚\n\n今年城区完成道路改造十二条。\n\n--> 2024-03-05 □ 本报记者 柳晓岚 1 1 测试日报 content_1.html 1 城区道路改造完工 /enpproperty-->\n";
+        let article = crate::transform::transform(
+            &crate::transform::RawFile {
+                path: "content_1.txt",
+                bytes: text.as_bytes(),
+                mtime: None,
+            },
+            &crate::transform::ParseOptions::for_source("t"),
+        )
+        .unwrap();
+        let a = Prepared::new(article, "run-1").unwrap();
+        let ours = crate::document::parser_version();
+        let stored = |sha: &str, hash: &str, version: &str| Stored {
+            hash: hash.to_owned(),
+            revision: 3,
+            first_seen_at: None,
+            run_id: None,
+            updated_at: None,
+            sha256: Some(sha.to_owned()),
+            parser_version: Some(version.to_owned()),
+        };
+        let (sha, hash) = (a.sha256.clone(), a.content_hash.clone());
+        let older = "article-etl/0.0.1+p0";
+        let newer = "article-etl/9.9.9+p999";
+        let plan = |s: Stored, all: bool| s.plan(&a, all);
+        // Same bytes.
+        assert!(matches!(
+            plan(stored(&sha, &hash, ours), false),
+            Plan::Unchanged(3)
+        ));
+        assert!(matches!(
+            plan(stored(&sha, "sha256:other", ours), false),
+            Plan::Unchanged(3)
+        ));
+        assert!(matches!(
+            plan(stored(&sha, "sha256:other", older), false),
+            Plan::Reparse(_)
+        ));
+        assert!(matches!(
+            plan(stored(&sha, &hash, older), false),
+            Plan::Reparse(_)
+        ));
+        assert!(matches!(
+            plan(stored(&sha, "sha256:other", newer), false),
+            Plan::Unchanged(3)
+        ));
+        assert!(matches!(
+            plan(stored(&sha, &hash, ours), true),
+            Plan::Reparse(_)
+        ));
+        assert!(matches!(
+            plan(stored(&sha, &hash, newer), true),
+            Plan::Unchanged(3)
+        ));
+        // Other bytes.
+        assert!(matches!(
+            plan(stored("other", &hash, ours), false),
+            Plan::Unchanged(3)
+        ));
+        assert!(matches!(
+            plan(stored("other", &hash, older), false),
+            Plan::Reparse(_)
+        ));
+        assert!(matches!(
+            plan(stored("other", "sha256:other", ours), false),
+            Plan::Replace(_)
+        ));
+        assert!(matches!(
+            plan(stored("other", "sha256:other", older), false),
+            Plan::Replace(_)
+        ));
+        assert!(matches!(
+            plan(stored("other", "sha256:other", newer), true),
+            Plan::Replace(_)
+        ));
+        // A document stored before parser versions were recorded is older than any.
+        let mut unversioned = stored(&sha, &hash, ours);
+        unversioned.parser_version = None;
+        assert!(matches!(plan(unversioned, false), Plan::Reparse(_)));
     }
 }
