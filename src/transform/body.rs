@@ -16,9 +16,13 @@ pub struct Body {
 
 /// `captions` are the line numbers the header found to be picture labels and captions (lines
 /// between the headline and the byline): they are kept as caption artefacts.
-pub fn parse(lines: &[Line<'_>], captions: &[usize], furniture: &mut Vec<String>) -> Body {
+pub fn parse<'a>(
+    lines: impl Iterator<Item = Line<'a>>,
+    captions: &[usize],
+    furniture: &mut Vec<String>,
+) -> Body {
     let mut body = Body {
-        blocks: Vec::with_capacity(lines.len()),
+        blocks: Vec::with_capacity(lines.size_hint().0),
         closing_authors: Vec::new(),
     };
     for line in lines {

@@ -218,6 +218,10 @@ pub fn is_furniture(line: &str) -> bool {
     // with something longer.
     let short_first_word = line.len() <= NAVIGATION_MAX_BYTES
         || line.as_bytes()[..=NAVIGATION_MAX_BYTES].contains(&b' ');
+    // Table rules of an extracted layout: bars alone, however many.
+    if line.starts_with('|') && line.bytes().all(|b| b == b'|' || b == b' ') {
+        return true;
+    }
     if short_first_word
         && line.split(' ').all(is_navigation_token)
         && line
@@ -350,6 +354,7 @@ mod tests {
             "青溪日报 数字报纸",
             "【PDF版】",
             "|||| ||",
+            "||||||||||||||||||||",
         ] {
             assert!(is_furniture(line), "{line}");
         }

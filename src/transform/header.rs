@@ -43,9 +43,11 @@ pub struct Header {
     pub subtitle: Option<String>,
     pub byline: Option<String>,
     pub authors: Vec<Author>,
-    /// Indices (into the lines given) of the body's lines, in order: the header's lines left
-    /// out, picture labels and captions between them kept.
-    pub body_lines: Vec<usize>,
+    /// The body's lines (indices into the lines given): `body_between` (picture labels and
+    /// captions the header found between its lines, usually none), then every line from
+    /// `body_start` on.
+    pub body_between: Vec<usize>,
+    pub body_start: usize,
     /// Line numbers of picture labels and captions the header found between its lines.
     pub captions: Vec<usize>,
 }
@@ -120,7 +122,8 @@ pub fn parse(
     let mut i = 0;
     // The header's own reading of its lines: a zone line that carries a date at its end
     // (`秋风吹 稻谷熟 2020年10月13日`) is read without it. The body keeps the lines as they are.
-    let mut lines: Vec<Line<'_>> = lines.to_vec();
+    // Copied only when a line is changed (rare).
+    let mut lines: std::borrow::Cow<'_, [Line<'_>]> = std::borrow::Cow::Borrowed(lines);
 
     // Preamble: furniture, the date line, the page label, in any order.
     while let Some(line) = lines.get(i) {
@@ -215,7 +218,7 @@ pub fn parse(
                 continue;
             }
             furniture.push(t[before.len()..].trim().to_owned());
-            lines[j].text = before;
+            lines.to_mut()[j].text = before;
         }
         let t = lines[j].text;
         let short_caption = chars_at_most(t, CAPTION_MAX_CHARS) && t.ends_with('。');
@@ -266,9 +269,12 @@ pub fn parse(
                 .and_then(|g| zone.iter().position(|&k| k == candidates[g]))
             else {
                 // No header line at all: the body starts right after the preamble.
-                header.body_lines = (i..lines.len())
+                header.body_between = zone
+                    .iter()
+                    .copied()
                     .filter(|k| !byline_lines.contains(k))
                     .collect();
+                header.body_start = after_zone;
                 if !byline_lines.is_empty() {
                     set_byline(&mut header, lines, &byline_lines);
                 }
@@ -367,12 +373,12 @@ pub fn parse(
             .collect();
     }
     // The body: what the header left between its lines (labels, captions), then the rest.
-    header.body_lines = rest
+    header.body_between = rest
         .iter()
         .copied()
-        .chain(after_zone..lines.len())
         .filter(|k| !byline_lines.contains(k))
         .collect();
+    header.body_start = after_zone;
     header
 }
 

@@ -289,8 +289,12 @@ pub fn transform(raw: &RawFile<'_>, opts: &ParseOptions) -> Result<Article, Tran
         &mut furniture,
         &mut warnings,
     );
-    let body_lines: Vec<Line<'_>> = header.body_lines.iter().map(|&k| content[k]).collect();
-    let mut body = body::parse(&body_lines, &header.captions, &mut furniture);
+    let body_lines = header.body_between.iter().map(|&k| content[k]).chain(
+        content[header.body_start.min(content.len())..]
+            .iter()
+            .copied(),
+    );
+    let mut body = body::parse(body_lines, &header.captions, &mut furniture);
 
     // Headline: the trailer is the authority; the header when there is no trailer.
     let headline = match (&trailer_headline, &header.headline) {

@@ -536,13 +536,13 @@ pub fn parse_span(
         content_id: content_id.map(str::to_owned),
         warning: "malformed_trailer",
     };
-    let mut tokens: Vec<&str> = span.tokens.clone();
+    let mut tokens: &[&str] = &span.tokens;
     // A marker cut short (`/enpprop`) is dropped from the headline.
     let mut unterminated = !span.terminated;
     if !span.terminated {
-        if let Some(last) = tokens.last() {
+        if let Some((last, rest)) = tokens.split_last() {
             if last.len() >= 2 && last.starts_with('/') && TRAILER_END.starts_with(last) {
-                tokens.pop();
+                tokens = rest;
             }
         }
     }
@@ -581,7 +581,7 @@ pub fn parse_span(
 
     // Before the URL: [SLOT…] N N PAPER, where an empty paper leaves the numbers next to the URL.
     let mut cursor = url_at;
-    let paper_words = match ids_and_paper(&tokens, url_at) {
+    let paper_words = match ids_and_paper(tokens, url_at) {
         Some((ids, words)) if ids >= pos => words,
         _ => usize::from(cursor > pos && !is_integer(tokens[cursor - 1])),
     };
