@@ -1306,26 +1306,34 @@ impl ProgressCheck {
         if ids.is_empty() {
             return Ok(HashMap::new());
         }
+        self.lookup("parser version lookup", || self.loader.stored_sources(&ids))
+            .await
+    }
+
+    /// Runs a lookup the walk needs, retried with backoff while its errors are transient and
+    /// the run goes on; when it gives up, the run stops.
+    async fn lookup<T, F, Fut>(&self, what: &str, mut attempt: F) -> Result<T, String>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, LoadError>>,
+    {
         let mut backoff = Backoff::new(self.budget);
         loop {
-            match self.loader.stored_sources(&ids).await {
+            match attempt().await {
                 Ok(found) => return Ok(found),
                 Err(e) if e.is_transient() && !self.shutdown.is_set() => {
                     bump(&self.stats.retries);
-                    match backoff.next_delay() {
-                        Some(delay) => {
-                            warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "parser version lookup failed, retrying");
-                            tokio::time::sleep(delay).await;
-                        }
-                        None => {
-                            self.stop.trigger();
-                            return Err(format!("parser version lookup: {e}"));
-                        }
+                    if let Some(delay) = backoff.next_delay() {
+                        warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "{what} failed, retrying");
+                        tokio::time::sleep(delay).await;
+                        continue;
                     }
+                    self.stop.trigger();
+                    return Err(format!("{what}: {e}"));
                 }
                 Err(e) => {
                     self.stop.trigger();
-                    return Err(format!("parser version lookup: {e}"));
+                    return Err(format!("{what}: {e}"));
                 }
             }
         }
@@ -1344,56 +1352,36 @@ impl ProgressCheck {
         let query = ProgressQuery {
             ids: self.again.reparse.is_some() || self.again.quarantined,
         };
-        let mut backoff = Backoff::new(self.budget);
-        loop {
-            // Filled afresh on every attempt: a lookup cut short loads nothing.
-            let mut loaded: HashMap<String, HashSet<u128>> =
-                dirs.iter().map(|d| (d.clone(), HashSet::new())).collect();
-            let mut files: HashMap<String, HashMap<u128, FinishedFile>> = HashMap::new();
-            let result = self
-                .loader
-                .lookup_progress_with(&self.pipeline, &dirs, query, |e| {
-                    if let Some(prints) = loaded.get_mut(e.dir) {
-                        let print = fingerprint(e.name, e.size, e.mtime);
-                        prints.insert(print);
-                        if query.ids {
-                            files
-                                .entry(e.dir.to_owned())
-                                .or_default()
-                                .entry(print)
-                                .or_default()
-                                .add(e.article_id, e.sha256, e.at);
+        let (loaded, files) = self
+            .lookup("progress lookup", || async {
+                // Filled afresh on every attempt: a lookup cut short loads nothing.
+                let mut loaded: HashMap<String, HashSet<u128>> =
+                    dirs.iter().map(|d| (d.clone(), HashSet::new())).collect();
+                let mut files: HashMap<String, HashMap<u128, FinishedFile>> = HashMap::new();
+                self.loader
+                    .lookup_progress_with(&self.pipeline, &dirs, query, |e| {
+                        if let Some(prints) = loaded.get_mut(e.dir) {
+                            let print = fingerprint(e.name, e.size, e.mtime);
+                            prints.insert(print);
+                            if query.ids {
+                                files
+                                    .entry(e.dir.to_owned())
+                                    .or_default()
+                                    .entry(print)
+                                    .or_default()
+                                    .add(e.article_id, e.sha256, e.at);
+                            }
                         }
-                    }
-                })
-                .await;
-            match result {
-                Ok(()) => {
-                    finished.load(loaded);
-                    for (dir, files) in files {
-                        finished.load_files(&dir, files);
-                    }
-                    return Ok(());
-                }
-                Err(e) if e.is_transient() && !self.shutdown.is_set() => {
-                    bump(&self.stats.retries);
-                    match backoff.next_delay() {
-                        Some(delay) => {
-                            warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "progress lookup failed, retrying");
-                            tokio::time::sleep(delay).await;
-                        }
-                        None => {
-                            self.stop.trigger();
-                            return Err(format!("progress lookup: {e}"));
-                        }
-                    }
-                }
-                Err(e) => {
-                    self.stop.trigger();
-                    return Err(format!("progress lookup: {e}"));
-                }
-            }
+                    })
+                    .await?;
+                Ok((loaded, files))
+            })
+            .await?;
+        finished.load(loaded);
+        for (dir, files) in files {
+            finished.load_files(&dir, files);
         }
+        Ok(())
     }
 }
 
