@@ -12,8 +12,10 @@ use axum::routing::get;
 use axum::Router;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
+use crate::health::Health;
 use crate::load::Loader;
-use crate::pipeline::{Health, Stop};
+use crate::shutdown::Signal;
+use crate::telemetry::BATCH_WRITE_SECONDS;
 
 /// Buckets of the batch write latency histogram, in seconds.
 const BATCH_BUCKETS: &[f64] = &[
@@ -26,44 +28,11 @@ const PING_INTERVAL: Duration = Duration::from_secs(2);
 pub fn install_metrics() -> anyhow::Result<PrometheusHandle> {
     let handle = PrometheusBuilder::new()
         .set_buckets_for_metric(
-            metrics_exporter_prometheus::Matcher::Full("article_etl_batch_write_seconds".into()),
+            metrics_exporter_prometheus::Matcher::Full(BATCH_WRITE_SECONDS.into()),
             BATCH_BUCKETS,
         )?
         .install_recorder()?;
-    metrics::describe_counter!(
-        "article_etl_files_total",
-        "Input files by pipeline and outcome (loaded, quarantined, returned)"
-    );
-    metrics::describe_counter!(
-        "article_etl_articles_total",
-        "Articles written by pipeline and outcome (inserted, updated, unchanged, reparsed)"
-    );
-    metrics::describe_counter!(
-        "article_etl_files_claimed_total",
-        "Files claimed from the inboxes"
-    );
-    metrics::describe_counter!(
-        "article_etl_retries_total",
-        "Batch writes retried after a transient database error"
-    );
-    metrics::describe_histogram!(
-        "article_etl_batch_write_seconds",
-        metrics::Unit::Seconds,
-        "Time to write one batch, retries included"
-    );
-    metrics::describe_counter!(
-        "article_etl_watch_renewals_total",
-        "Inbox watches made again after they ended (inbox deleted, moved or mounted over, queue overflow, watch error)"
-    );
-    metrics::describe_gauge!("article_etl_queue_depth", "Items waiting between stages");
-    metrics::describe_gauge!(
-        "article_etl_last_write_timestamp_seconds",
-        "Unix time of the last acknowledged write, by pipeline"
-    );
-    metrics::describe_gauge!(
-        "article_etl_database_up",
-        "1 when the last database operation succeeded"
-    );
+    crate::telemetry::describe_metrics();
     Ok(handle)
 }
 
@@ -80,7 +49,7 @@ pub async fn serve(
     health: Arc<Health>,
     inboxes: Vec<PathBuf>,
     metrics: PrometheusHandle,
-    shutdown: Arc<Stop>,
+    shutdown: Signal,
 ) -> std::io::Result<()> {
     let state = AppState {
         health,

@@ -4,11 +4,11 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use rayon::iter::{ParallelBridge, ParallelIterator};
 use serde::Serialize;
 
-use crate::settings::FileFilter;
-use crate::transform::{transform_path, ParseOptions};
+use crate::extract::FileFilter;
+use crate::parse::{parse_tree, Parsed, TreeEntry};
+use crate::transform::ParseOptions;
 
 /// One problem found in one file.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, PartialOrd, Ord)]
@@ -57,56 +57,37 @@ impl Summary {
     }
 }
 
-/// The files under `paths`: a file named on the command line is always taken; files found in
-/// directories are taken when `filter` accepts their name. Symlinks are not followed.
-pub fn walk<'a>(
-    paths: &'a [PathBuf],
-    filter: &'a FileFilter,
-) -> impl Iterator<Item = Result<PathBuf, Problem>> + Send + 'a {
-    paths.iter().flat_map(move |root| {
-        walkdir::WalkDir::new(root)
-            .follow_links(false)
-            .sort_by_file_name()
-            .into_iter()
-            .filter_map(move |entry| match entry {
-                Ok(e) if e.depth() == 0 && !e.file_type().is_dir() => Some(Ok(e.into_path())),
-                Ok(e) if e.file_type().is_file() && filter.accepts(e.file_name()) => {
-                    Some(Ok(e.into_path()))
-                }
-                Ok(_) => None,
-                Err(err) => {
-                    let path = err.path().unwrap_or(root.as_path()).display().to_string();
-                    Some(Err(Problem {
-                        path,
-                        severity: "error",
-                        code: "io".into(),
-                        line: None,
-                        message: err.to_string(),
-                    }))
-                }
-            })
-    })
-}
-
-/// Parses every file under `paths` in parallel and sums up.
+/// Parses every file under `paths` (a file named on the command line is always taken; files
+/// found in directories when `filter` accepts their name) in parallel and sums up.
 pub fn validate(paths: &[PathBuf], filter: &FileFilter, opts: &ParseOptions) -> Summary {
-    let mut summary = walk(paths, filter)
-        .par_bridge()
-        .map(|item| {
-            let mut s = Summary::default();
-            match item {
-                Ok(path) => check_file(&path, opts, &mut s),
-                Err(problem) => s.add_failure(problem),
-            }
-            s
-        })
-        .reduce(Summary::default, Summary::merge);
+    let summaries = parse_tree(
+        paths,
+        filter,
+        None,
+        opts,
+        None,
+        &|| false,
+        Summary::default,
+        |s, entry| match entry {
+            TreeEntry::Parsed(file, parsed) => check_file(&file.path, parsed, s),
+            TreeEntry::Unreadable { path, message } => s.add_failure(Problem {
+                path: path.to_owned(),
+                severity: "error",
+                code: "io".into(),
+                line: None,
+                message: message.to_owned(),
+            }),
+        },
+    );
+    let mut summary = summaries
+        .into_iter()
+        .fold(Summary::default(), Summary::merge);
     summary.problems.sort();
     summary
 }
 
-fn check_file(path: &Path, opts: &ParseOptions, s: &mut Summary) {
-    match transform_path(path, opts) {
+fn check_file(path: &Path, parsed: Parsed, s: &mut Summary) {
+    match parsed {
         Ok(article) => {
             s.files += 1;
             s.ok += 1;

@@ -6,9 +6,10 @@
 
 use std::path::Path;
 
+use article_etl::parse::{parse_file, read_file};
 use article_etl::transform::{
-    read_file, transform, transform_path, EncodingSetting, OnMissingId, ParseOptions, RawFile,
-    TransformError, TransformErrorKind,
+    transform, EncodingSetting, OnMissingId, ParseOptions, RawFile, TransformError,
+    TransformErrorKind,
 };
 
 /// The codes the tests below reach. Add a test and its code here for every new code.
@@ -182,7 +183,7 @@ fn whitespace_only_file() {
 fn empty_file_on_disk() {
     let dir = tempfile::tempdir().unwrap();
     let path = write(dir.path(), "content_1.txt", b"");
-    let err = transform_path(&path, &opts()).unwrap_err();
+    let err = parse_file(&path, &opts()).unwrap_err();
     check(&err, &path.display().to_string(), "empty", None);
 }
 
@@ -324,7 +325,7 @@ fn too_large_on_disk_is_refused_without_reading() {
 
     let mut o = opts();
     o.max_file_bytes = 1024;
-    let err = transform_path(&path, &o).unwrap_err();
+    let err = parse_file(&path, &o).unwrap_err();
     check(&err, &shown, "too_large", None);
     assert!(
         started.elapsed() < std::time::Duration::from_secs(2),
@@ -341,7 +342,7 @@ fn too_large_on_disk_by_one_byte() {
     let limit = bytes.len() as u64 - 1;
     let mut o = opts();
     o.max_file_bytes = limit;
-    let err = transform_path(&path, &o).unwrap_err();
+    let err = parse_file(&path, &o).unwrap_err();
     check(&err, &path.display().to_string(), "too_large", None);
     // And at the limit exactly it is read.
     let (read, _) = read_file(&path, limit + 1).unwrap();
@@ -362,7 +363,7 @@ fn missing_content_id_on_disk_and_the_content_hash_rule() {
     let dir = tempfile::tempdir().unwrap();
     let bytes = format!("{HEAD}{BODY}");
     let path = write(dir.path(), "000_abcdef.txt", bytes.as_bytes());
-    let err = transform_path(&path, &opts()).unwrap_err();
+    let err = parse_file(&path, &opts()).unwrap_err();
     check(
         &err,
         &path.display().to_string(),
@@ -372,12 +373,12 @@ fn missing_content_id_on_disk_and_the_content_hash_rule() {
     // With on_missing_id = content-hash the same file loads under h:<16 hex>.
     let mut o = opts();
     o.on_missing_id = OnMissingId::ContentHash;
-    let a = transform_path(&path, &o).unwrap();
+    let a = parse_file(&path, &o).unwrap();
     let hex = a.content_hash.trim_start_matches("sha256:");
     assert_eq!(a.content_id, format!("h:{}", &hex[..16]));
     // And a file name with an id supplies it.
     let named = write(dir.path(), "content_4242.txt", bytes.as_bytes());
-    assert_eq!(transform_path(&named, &opts()).unwrap().content_id, "4242");
+    assert_eq!(parse_file(&named, &opts()).unwrap().content_id, "4242");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -574,7 +575,7 @@ fn file_that_does_not_exist() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("content_404.txt");
     let shown = path.display().to_string();
-    let err = transform_path(&path, &opts()).unwrap_err();
+    let err = parse_file(&path, &opts()).unwrap_err();
     check(&err, &shown, "io", None);
     let err = read_file(&path, 1024).unwrap_err();
     check(&err, &shown, "io", None);
@@ -585,7 +586,7 @@ fn directory_instead_of_a_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("content_77.txt");
     std::fs::create_dir(&path).unwrap();
-    let err = transform_path(&path, &opts()).unwrap_err();
+    let err = parse_file(&path, &opts()).unwrap_err();
     check(&err, &path.display().to_string(), "io", None);
     assert!(err.to_string().contains("not a regular file"), "{err}");
 }
@@ -602,6 +603,6 @@ fn unreadable_file() {
         eprintln!("SKIPPED: unreadable_file: running as a user that ignores permissions");
         return;
     }
-    let err = transform_path(&path, &opts()).unwrap_err();
+    let err = parse_file(&path, &opts()).unwrap_err();
     check(&err, &path.display().to_string(), "io", None);
 }

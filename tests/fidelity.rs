@@ -6,7 +6,8 @@
 use std::path::{Path, PathBuf};
 
 use article_etl::document::Article;
-use article_etl::transform::{transform_path, ParseOptions};
+use article_etl::parse::parse_file;
+use article_etl::transform::ParseOptions;
 
 fn real_pages() -> Option<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/real-pages");
@@ -53,7 +54,7 @@ fn every_hand_checked_field_holds() {
     for line in expected.lines().filter(|l| !l.trim().is_empty()) {
         let e: serde_json::Map<String, serde_json::Value> = serde_json::from_str(line).unwrap();
         let file = e["file"].as_str().unwrap();
-        let a = match transform_path(&dir.join(file), &opts()) {
+        let a = match parse_file(&dir.join(file), &opts()) {
             Ok(a) => a,
             Err(err) => {
                 misses.push(format!("{file}: refused: {err}"));
@@ -89,7 +90,7 @@ fn every_page_gets_a_verdict_without_a_panic() {
     assert!(pages.len() >= 100, "{} pages", pages.len());
     let mut refused = Vec::new();
     for page in &pages {
-        let verdict = std::panic::catch_unwind(|| transform_path(page, &opts()));
+        let verdict = std::panic::catch_unwind(|| parse_file(page, &opts()));
         match verdict {
             Err(_) => panic!("{}: the parser panicked", page.display()),
             Ok(Ok(a)) => {

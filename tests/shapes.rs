@@ -5,7 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use article_etl::document::{Artefact, Article, BlockKind, SlotKind};
-use article_etl::transform::{transform_path, OnMissingId, ParseOptions};
+use article_etl::parse::parse_file;
+use article_etl::transform::{OnMissingId, ParseOptions};
 
 const PAPER: &str = "青溪日报";
 
@@ -24,7 +25,7 @@ fn fixture(name: &str) -> Article {
 }
 
 fn fixture_with(name: &str, opts: &ParseOptions) -> Article {
-    transform_path(&path(name), opts).unwrap_or_else(|e| panic!("{name}: {e}"))
+    parse_file(&path(name), opts).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
 fn raw_bytes(name: &str) -> Vec<u8> {
@@ -715,7 +716,7 @@ fn no_trailer_id_from_file_name() {
 #[test]
 fn no_id_anywhere_with_content_hash_rule() {
     // Shape: no trailer, no id in the file name; `on_missing_id = content-hash`.
-    let err = transform_path(&path("no_id.txt"), &opts()).unwrap_err();
+    let err = parse_file(&path("no_id.txt"), &opts()).unwrap_err();
     assert_eq!(err.code(), "missing_content_id");
 
     let mut o = opts();
@@ -898,7 +899,7 @@ fn every_fixture_parses_and_keeps_the_trailer_out_of_the_text() {
         if !matches!(p.extension(), Some(e) if e == "txt") {
             continue;
         }
-        let a = transform_path(&p, &o).unwrap_or_else(|e| panic!("{e}"));
+        let a = parse_file(&p, &o).unwrap_or_else(|e| panic!("{e}"));
         let name = p.display();
         // The trailer never reaches the text: only a body line quoting the word may.
         let quoting = p.ends_with("shape_enpproperty_in_body.txt");

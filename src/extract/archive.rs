@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use ignore::WalkBuilder;
 use sha2::{Digest, Sha256};
 
-use crate::settings::FileFilter;
+use super::FileFilter;
 
 /// A file of an archive tree, as found by the walk.
 #[derive(Debug, Clone)]
@@ -98,10 +98,38 @@ pub fn key_of(root: &Path, path: &Path) -> String {
 
 /// Entries a walking thread sends at once: a channel hand-off per file would wake the
 /// receiving side once per file.
-const WALK_CHUNK: usize = 64;
+pub const WALK_CHUNK: usize = 64;
 
-/// Walks `roots`, sending every accepted regular file this shard owns, in chunks, in the order
-/// of their names. Returns when the walk is done, `stopped()` says so, or the receiver is gone.
+/// The one walk of trees in this crate (backfill, its dry run, `validate`): every accepted
+/// regular file under `roots` this shard owns, and every entry that cannot be read, in the
+/// order of their names. A root that is itself a file is always taken (`validate FILE`);
+/// files found in directories are taken when `filter` accepts their name. Symlinks are never
+/// followed, out of the tree or within it.
+pub fn walk_iter<'a>(
+    roots: &'a [PathBuf],
+    filter: &'a FileFilter,
+    shard: Option<Shard>,
+) -> impl Iterator<Item = Walked> + 'a {
+    let mut builder = roots.first().map(WalkBuilder::new);
+    if let Some(builder) = builder.as_mut() {
+        for root in &roots[1..] {
+            builder.add(root);
+        }
+        builder
+            .standard_filters(false)
+            .hidden(false)
+            .follow_links(false)
+            .sort_by_file_name(|a, b| a.cmp(b));
+    }
+    builder
+        .map(|b| b.build())
+        .into_iter()
+        .flatten()
+        .filter_map(move |entry| visit(entry, roots, filter, shard))
+}
+
+/// Walks `roots` ([`walk_iter`]), sending the entries in chunks. Returns when the walk is
+/// done, `stopped()` says so, or the receiver is gone.
 ///
 /// One thread: the walk only has to stay ahead of the database, which takes a thousand times
 /// fewer files per second than a directory listing gives. A parallel walk spent most of a
@@ -114,24 +142,11 @@ pub fn walk(
     out: &flume::Sender<Vec<Walked>>,
     stopped: &(dyn Fn() -> bool + Sync),
 ) {
-    let Some(first) = roots.first() else { return };
-    let mut builder = WalkBuilder::new(first);
-    for root in &roots[1..] {
-        builder.add(root);
-    }
-    builder
-        .standard_filters(false)
-        .hidden(false)
-        .follow_links(false)
-        .sort_by_file_name(|a, b| a.cmp(b));
     let mut chunk = Vec::with_capacity(WALK_CHUNK);
-    for entry in builder.build() {
+    for walked in walk_iter(roots, filter, shard) {
         if stopped() {
             return;
         }
-        let Some(walked) = visit(entry, roots, first, filter, shard) else {
-            continue;
-        };
         chunk.push(walked);
         if chunk.len() == WALK_CHUNK
             && out
@@ -154,7 +169,6 @@ pub fn walk(
 fn visit(
     entry: Result<ignore::DirEntry, ignore::Error>,
     roots: &[PathBuf],
-    first: &PathBuf,
     filter: &FileFilter,
     shard: Option<Shard>,
 ) -> Option<Walked> {
@@ -167,14 +181,21 @@ fn visit(
             })
         }
     };
-    // Symlinks are never followed, out of the tree or within it; only regular files.
     let is_file = entry.file_type().is_some_and(|t| t.is_file());
-    if !is_file || !filter.accepts(entry.file_name()) {
+    let named = entry.depth() == 0;
+    if !is_file || !(named || filter.accepts(entry.file_name())) {
         return None;
     }
     let path = entry.path();
-    let root = roots.iter().find(|r| path.starts_with(r)).unwrap_or(first);
-    let key = key_of(root, path);
+    let root = roots
+        .iter()
+        .find(|r| path.starts_with(r))
+        .map_or(path, PathBuf::as_path);
+    let key = if named {
+        key_of(path.parent().unwrap_or(path), path)
+    } else {
+        key_of(root, path)
+    };
     if shard.is_some_and(|s| !s.owns(&key)) {
         return None;
     }

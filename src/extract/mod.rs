@@ -1,10 +1,14 @@
 //! Extract: finding input files: claiming them from inboxes (once or watching), or walking
-//! archive trees in place.
+//! archive trees in place, and reading them.
 
 pub mod archive;
+pub mod filter;
 pub mod inbox;
+pub mod origin;
 pub mod read;
 pub mod watch;
 
-pub use inbox::{Claim, Inbox, InboxError, QuarantineReport};
+pub use filter::FileFilter;
+pub use inbox::{AfterLoad, Claim, Fate, Inbox, InboxError, InboxSpec, QuarantineReport};
+pub use origin::Origin;
 pub use watch::WatchRules;

@@ -16,10 +16,28 @@ use std::path::Path;
 
 use chrono::{DateTime, FixedOffset, Utc};
 
-use crate::transform::{TransformError, TransformErrorKind};
+/// Why a file could not be read. The parse path turns it into the file's error, whose codes
+/// (`io`, `too_large`) are those of every other reason a file is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReadError {
+    #[error("{path}: cannot read the file: {message}")]
+    Io { path: String, message: String },
+    #[error("{path}: the file is {size} bytes, over max_file_bytes = {limit}")]
+    TooLarge { path: String, size: u64, limit: u64 },
+}
+
+impl ReadError {
+    /// The stable machine code, the same as the transform's for these reasons.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ReadError::Io { .. } => "io",
+            ReadError::TooLarge { .. } => "too_large",
+        }
+    }
+}
 
 /// What reading one file gives: its bytes and mtime, or why it could not be read.
-pub type FileRead = Result<(Vec<u8>, Option<DateTime<FixedOffset>>), TransformError>;
+pub type FileRead = Result<(Vec<u8>, Option<DateTime<FixedOffset>>), ReadError>;
 
 /// Files up to this size are read in a batch; a bigger one is left to be read alone.
 const BATCH_FILE_MAX: u64 = 1 << 20;
@@ -32,25 +50,24 @@ pub struct OpenedFile {
 }
 
 /// A file that could not be read.
-fn io_error(path: &Path, e: std::io::Error) -> TransformError {
-    TransformError::new(
-        path.display().to_string(),
-        TransformErrorKind::Io(e.to_string()),
-        None,
-    )
+fn io_error(path: &Path, e: std::io::Error) -> ReadError {
+    ReadError::Io {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    }
 }
 
-fn too_large(path: &Path, size: u64, limit: u64) -> TransformError {
-    TransformError::new(
-        path.display().to_string(),
-        TransformErrorKind::TooLarge { size, limit },
-        None,
-    )
+fn too_large(path: &Path, size: u64, limit: u64) -> ReadError {
+    ReadError::TooLarge {
+        path: path.display().to_string(),
+        size,
+        limit,
+    }
 }
 
 /// Opens a file for [`read_file`] or a batch, refusing what is not a regular file
 /// or is over `max_bytes` before reading anything.
-pub fn open_file(path: &Path, max_bytes: u64) -> Result<OpenedFile, TransformError> {
+pub fn open_file(path: &Path, max_bytes: u64) -> Result<OpenedFile, ReadError> {
     let file = std::fs::File::open(path).map_err(|e| io_error(path, e))?;
     let meta = file.metadata().map_err(|e| io_error(path, e))?;
     if !meta.is_file() {
@@ -77,7 +94,7 @@ pub fn finish_read(
     file: &mut std::fs::File,
     bytes: &mut Vec<u8>,
     max_bytes: u64,
-) -> Result<(), TransformError> {
+) -> Result<(), ReadError> {
     use std::io::{Seek, SeekFrom};
     let done = bytes.len() as u64;
     if done > 0 {
@@ -93,12 +110,12 @@ pub fn finish_read(
     Ok(())
 }
 
-/// Reads one file for [`crate::transform::transform`], refusing files over `max_bytes` without reading
+/// Reads one file whole, refusing files over `max_bytes` without reading
 /// them whole.
 pub fn read_file(
     path: &Path,
     max_bytes: u64,
-) -> Result<(Vec<u8>, Option<DateTime<FixedOffset>>), TransformError> {
+) -> Result<(Vec<u8>, Option<DateTime<FixedOffset>>), ReadError> {
     let mut opened = open_file(path, max_bytes)?;
     let mut bytes = Vec::with_capacity(opened.size as usize);
     finish_read(path, &mut opened.file, &mut bytes, max_bytes)?;
@@ -412,10 +429,11 @@ mod tests {
             }
         }
         assert!(matches!(
-            got[5].as_ref().unwrap_err().kind,
-            TransformErrorKind::TooLarge {
+            got[5].as_ref().unwrap_err(),
+            ReadError::TooLarge {
                 size: 7000,
-                limit: 6999
+                limit: 6999,
+                ..
             }
         ));
         assert_eq!(got[10].as_ref().unwrap_err().code(), "io");
@@ -471,10 +489,11 @@ mod tests {
         bytes.truncate(opened.size as usize + 1);
         let err = finish_read(&paths[1], &mut opened.file, &mut bytes, 100).unwrap_err();
         assert!(matches!(
-            err.kind,
-            TransformErrorKind::TooLarge {
+            err,
+            ReadError::TooLarge {
                 size: 101,
-                limit: 100
+                limit: 100,
+                ..
             }
         ));
         // After a failed read nothing was read: the file is read from its start.

@@ -159,8 +159,11 @@ impl InboxWatch {
                 self.failing = false;
                 watched(i, Some(here));
                 if self.renewal {
-                    metrics::counter!("article_etl_watch_renewals_total", "pipeline" => inbox.pipeline_name.clone()).increment(1);
-                    info!(pipeline = %inbox.pipeline_name, inbox = %inbox.inbox.display(), "watching the inbox again");
+                    crate::telemetry::WatchRenewed {
+                        pipeline: &inbox.pipeline_name,
+                        inbox: &inbox.inbox,
+                    }
+                    .emit();
                 }
                 self.renewal = true;
                 Rescan::Now
@@ -458,13 +461,18 @@ mod tests {
 
     fn inbox_in(dir: &Path) -> Inbox {
         std::fs::create_dir_all(dir.join("inbox")).unwrap();
-        let file = dir.join("p.toml");
-        std::fs::write(
-            &file,
-            "name = \"p\"\nsource = \"p\"\ninbox = \"inbox\"\nwork_dir = \"work\"\n",
-        )
-        .unwrap();
-        Inbox::open(0, &crate::settings::Pipeline::load(&file).unwrap()).unwrap()
+        let spec = crate::extract::InboxSpec {
+            name: "p".into(),
+            inbox: dir.join("inbox"),
+            work_dir: dir.join("work"),
+            after_load: crate::extract::AfterLoad::Archive,
+            filter: crate::extract::FileFilter::new(
+                &["*.txt".to_owned()],
+                &[".*".to_owned(), "*.tmp".to_owned(), "*.part".to_owned()],
+            )
+            .unwrap(),
+        };
+        Inbox::open(0, &spec).unwrap()
     }
 
     /// A watch that said it broke (an overflowed queue, an error) is made again at the next

@@ -5,9 +5,15 @@
 //! few lines is written here rather than pulled in as a crate: the policy (exponential, jittered, capped,
 //! an overall deadline) is all we need, and it has to cooperate with shutdown.
 
+use std::future::Future;
 use std::time::{Duration, Instant};
 
 use mongodb::error::{Error, ErrorKind};
+
+use super::LoadError;
+use crate::shutdown::Shutdown;
+use crate::stats::{bump, RunStats};
+use crate::telemetry::{Operation, Retrying};
 
 /// Server error codes that mean "try again": network trouble, elections, shutdowns,
 /// write-concern timeouts (MongoDB's own list for retryable writes plus a few).
@@ -112,6 +118,48 @@ impl Backoff {
     }
 }
 
+/// Runs a database operation, trying it again with backoff while its errors are transient,
+/// the retry `budget` lasts (`None`: for ever) and no signal came. Every transient failure
+/// counts as a retry in `stats`. Returns the last error when it gives up; what giving up
+/// means (the run stops, files go back) is the caller's.
+pub async fn retry_until<T, F, Fut>(
+    operation: Operation,
+    budget: Option<Duration>,
+    shutdown: &Shutdown,
+    stats: &RunStats,
+    mut attempt: F,
+) -> Result<T, LoadError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, LoadError>>,
+{
+    let mut backoff = Backoff::new(budget);
+    loop {
+        match attempt().await {
+            Ok(done) => return Ok(done),
+            Err(e) if e.is_transient() => {
+                bump(&stats.retries);
+                let delay = if shutdown.signalled() {
+                    None
+                } else {
+                    backoff.next_delay()
+                };
+                Retrying {
+                    operation,
+                    error: &e,
+                    delay,
+                }
+                .emit();
+                match delay {
+                    Some(delay) => tokio::time::sleep(delay).await,
+                    None => return Err(e),
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,5 +179,55 @@ mod tests {
         let mut b = Backoff::new(Some(Duration::ZERO));
         assert_eq!(b.next_delay(), None);
         assert!(b.expired());
+    }
+
+    #[tokio::test]
+    async fn retry_until_retries_transient_errors_and_counts_them() {
+        let (shutdown, _drained) = Shutdown::new(crate::shutdown::Signal::new());
+        let stats = RunStats::default();
+        let mut failures = 2;
+        let done = retry_until(Operation::ProgressSave, None, &shutdown, &stats, || {
+            let fail = failures > 0;
+            failures -= 1;
+            async move {
+                if fail {
+                    Err(LoadError::Transient("blip".into()))
+                } else {
+                    Ok(7)
+                }
+            }
+        })
+        .await;
+        assert_eq!(done.unwrap(), 7);
+        assert_eq!(stats.snapshot().retries, 2);
+    }
+
+    #[tokio::test]
+    async fn retry_until_gives_up_on_fatal_errors_a_spent_budget_and_a_signal() {
+        let signal = crate::shutdown::Signal::new();
+        let (shutdown, _drained) = Shutdown::new(signal.clone());
+        let stats = RunStats::default();
+        let fatal = retry_until(Operation::BatchWrite, None, &shutdown, &stats, || async {
+            Err::<(), _>(LoadError::Fatal("auth".into()))
+        })
+        .await;
+        assert!(matches!(fatal, Err(LoadError::Fatal(_))));
+        assert_eq!(stats.snapshot().retries, 0);
+        let spent = retry_until(
+            Operation::BatchWrite,
+            Some(Duration::ZERO),
+            &shutdown,
+            &stats,
+            || async { Err::<(), _>(LoadError::Transient("down".into())) },
+        )
+        .await;
+        assert!(matches!(spent, Err(LoadError::Transient(_))));
+        signal.raise();
+        let signalled = retry_until(Operation::BatchWrite, None, &shutdown, &stats, || async {
+            Err::<(), _>(LoadError::Transient("down".into()))
+        })
+        .await;
+        assert!(signalled.is_err(), "no retry after a signal");
+        assert_eq!(stats.snapshot().retries, 2);
     }
 }

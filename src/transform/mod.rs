@@ -1,7 +1,7 @@
 //! Transform: the bytes of one article file → its [`Article`] document, or a typed
-//! [`TransformError`]. Pure and synchronous, no I/O (reading files is the extract stage's:
-//! [`read_file`] is re-exported here for its callers), so it runs on worker threads and in
-//! benchmarks alone.
+//! [`TransformError`]. Pure and synchronous, no I/O (files are read by the extract stage, and
+//! `crate::parse` is the one path from a file to a document), so it runs on worker threads
+//! and in benchmarks alone.
 
 pub mod body;
 pub mod byline;
@@ -16,14 +16,12 @@ pub mod text;
 pub mod trailer;
 
 use std::borrow::Cow;
-use std::path::Path;
 
 use chrono::{DateTime, FixedOffset, NaiveDate, TimeZone};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-pub use crate::extract::read::read_file;
 pub use decode::EncodingSetting;
 pub use error::{TransformError, TransformErrorKind};
 
@@ -84,20 +82,6 @@ pub struct RawFile<'a> {
     pub path: &'a str,
     pub bytes: &'a [u8],
     pub mtime: Option<DateTime<FixedOffset>>,
-}
-
-/// Reads and transforms one file.
-pub fn transform_path(path: &Path, opts: &ParseOptions) -> Result<Article, TransformError> {
-    let (bytes, mtime) = read_file(path, opts.max_file_bytes)?;
-    let shown = path.display().to_string();
-    transform(
-        &RawFile {
-            path: &shown,
-            bytes: &bytes,
-            mtime,
-        },
-        opts,
-    )
 }
 
 /// The content id in a file name: `content_156059.txt` (anywhere in the stem, after a
