@@ -20,9 +20,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bson::{doc, Document};
+use mongodb::error::ErrorKind;
 use mongodb::options::{ClientOptions, IndexOptions, WriteConcern};
 use mongodb::{Client, Collection, Database, IndexModel};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 pub use articles::{BatchWrite, Outcome, Prepared, Receipt};
 pub use progress::{
@@ -277,4 +278,30 @@ async fn find_by_ids<S: AsRef<str>>(
         .try_collect()
         .await?;
     Ok(found.into_iter().flatten().collect())
+}
+
+/// Inserts `docs`, a duplicate `_id` counting as saved: callers key what they save so that
+/// saving it again (a retry after a lost reply, a concurrent loader) collides instead of
+/// making a copy. Unordered, so that a duplicate does not stop the documents after it.
+async fn insert_ignoring_duplicates<T>(coll: &Collection<T>, docs: &[T]) -> Result<(), LoadError>
+where
+    T: Serialize + Send + Sync,
+{
+    // The driver refuses an empty insert.
+    if docs.is_empty() {
+        return Ok(());
+    }
+    match coll.insert_many(docs).ordered(false).await {
+        Ok(_) => Ok(()),
+        Err(e) => match e.kind.as_ref() {
+            // Every write error a duplicate (or none listed): everything is stored.
+            ErrorKind::InsertMany(m)
+                if m.write_concern_error.is_none()
+                    && m.write_errors.iter().flatten().all(|w| w.code == 11000) =>
+            {
+                Ok(())
+            }
+            _ => Err(e.into()),
+        },
+    }
 }

@@ -7,7 +7,7 @@ use bson::{doc, Bson, Document, RawDocumentBuf};
 use mongodb::error::ErrorKind;
 
 use super::command::CommandWriter;
-use super::{find_by_ids, LoadError, Loader};
+use super::{find_by_ids, insert_ignoring_duplicates, LoadError, Loader};
 use crate::document::parser_generation;
 
 /// Backfill progress: pages of finished archive files, one per directory and written batch
@@ -171,22 +171,8 @@ impl Loader {
     /// Saves progress pages (see `ProgressPage`). Idempotent: a page already saved (a retry
     /// after a lost reply) is a duplicate `_id`, and counts as saved.
     pub async fn save_progress(&self, pages: &[RawDocumentBuf]) -> Result<(), LoadError> {
-        if pages.is_empty() {
-            return Ok(());
-        }
         let progress = self.progress.clone_with_type::<RawDocumentBuf>();
-        match progress.insert_many(pages).ordered(false).await {
-            Ok(_) => Ok(()),
-            Err(e) => match e.kind.as_ref() {
-                ErrorKind::InsertMany(m)
-                    if m.write_concern_error.is_none()
-                        && m.write_errors.iter().flatten().all(|w| w.code == 11000) =>
-                {
-                    Ok(())
-                }
-                _ => Err(e.into()),
-            },
-        }
+        insert_ignoring_duplicates(&progress, pages).await
     }
 }
 

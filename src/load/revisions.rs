@@ -3,9 +3,8 @@
 use std::collections::HashMap;
 
 use bson::{doc, Bson, Document};
-use mongodb::error::ErrorKind;
 
-use super::{LoadError, Loader};
+use super::{insert_ignoring_duplicates, LoadError, Loader};
 
 /// Named once, for the loader and the tools that read it.
 pub const REVISIONS: &str = "article_revisions";
@@ -35,23 +34,7 @@ impl Loader {
             d.insert("archived_at", bson::DateTime::now());
             copies.push(d);
         }
-        if copies.is_empty() {
-            return Ok(());
-        }
-        match self.revisions.insert_many(copies).ordered(false).await {
-            Ok(_) => Ok(()),
-            Err(e) => match e.kind.as_ref() {
-                ErrorKind::InsertMany(m)
-                    if m.write_concern_error.is_none()
-                        && m.write_errors
-                            .as_ref()
-                            .is_some_and(|w| w.iter().all(|w| w.code == 11000)) =>
-                {
-                    Ok(())
-                }
-                _ => Err(e.into()),
-            },
-        }
+        insert_ignoring_duplicates(&self.revisions, &copies).await
     }
 }
 
