@@ -13,10 +13,8 @@
 //! - [`pipeline`]: the stages wired by bounded channels, run records.
 //! - [`service`]: the daemon's `/healthz`, `/readyz` and `/metrics`.
 //! - [`redact`]: keeping the password out of everything printed or stored.
-//! - [`corpus`]: a deterministic generator of invented article files, for benchmarks and tests.
 
 pub mod backfill;
-pub mod corpus;
 pub mod document;
 pub mod extract;
 pub mod load;
