@@ -3,7 +3,7 @@
 //! Groups:
 //! - `sample`: the real sample, read at bench time from `../shared/samples/inbox` (skipped with
 //!   a message when it is not there);
-//! - `generated`: the project's corpus generator (`article_etl::corpus`, the one `scripts/bench`
+//! - `generated`: the project's corpus generator (`article_etl_corpus`, the one `scripts/bench`
 //!   loads), its bad files left out: page labels, kickers, subtitles, several authors, captions,
 //!   1–20 KB bodies, and its mix of forms (NFKC UTF-8, raw full-width exports with U+3000
 //!   indentation, CRLF, GB18030, BOMs) as `mix`.
@@ -16,8 +16,8 @@
 use std::hint::black_box;
 use std::path::Path;
 
-use article_etl::corpus::{generate, CorpusSpec, FileKind};
 use article_etl::transform::{transform, ParseOptions, RawFile};
+use article_etl_corpus::{generate, CorpusSpec, FileKind};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 /// How many files the generated mix holds (before the bad ones are left out).

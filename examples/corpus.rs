@@ -1,4 +1,5 @@
-//! Writes a deterministic corpus of invented article files (see `article_etl::corpus`).
+//! Writes a deterministic corpus of invented article files (see the `article-etl-corpus` crate
+//! in `corpus/`).
 //!
 //! ```text
 //! cargo run --release --example corpus -- --seed 42 --count 100000 --layout tree|flat OUT_DIR
@@ -11,7 +12,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use article_etl::corpus::{write_flat, write_tree, CorpusSpec};
+use article_etl_corpus::{write_flat, write_tree, CorpusSpec};
 use clap::{Parser, ValueEnum};
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]

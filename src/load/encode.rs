@@ -248,9 +248,9 @@ fn slot_kind(kind: SlotKind) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::corpus::{generate, CorpusSpec};
     use crate::document::{Artefact, Block, BlockKind, SlotKind, SlotPart};
     use crate::transform::{transform, ParseOptions, RawFile};
+    use article_etl_corpus::{generate, CorpusSpec};
 
     fn same_as_serde(a: &Article) {
         let ours = article_bson(a);
