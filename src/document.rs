@@ -1,4 +1,4 @@
-//! The article document of FORMAT.md §4: what one input file becomes, and what the loader
+//! The article document of docs/format.md §4: what one input file becomes, and what the loader
 //! upserts into the `articles` collection.
 //!
 //! The same type serves two outputs. Serialized for BSON (a non-human-readable serializer,
@@ -43,7 +43,7 @@ pub fn parser_generation(version: &str) -> u32 {
 /// One article, as stored in `articles`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Article {
-    /// `<source>:<content_id>`: the dedup key (FORMAT.md §5).
+    /// `<source>:<content_id>`: the dedup key (docs/format.md §5.1–§5.2).
     #[serde(rename = "_id")]
     pub id: String,
     /// The pipeline's source key: the namespace of the content ids.
@@ -137,7 +137,7 @@ pub struct Stats {
     pub artefacts: i32,
 }
 
-/// What is left of the CMS's `enpproperty` comment (FORMAT.md §2, "Trailer").
+/// What is left of the CMS's `enpproperty` comment (docs/format.md §2.4).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Trailer {
     /// The trailer as found (both lines joined by a space when it spans two).

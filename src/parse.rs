@@ -134,7 +134,9 @@ impl From<ReadError> for TransformError {
     }
 }
 
-/// One entry of a parsed tree.
+/// One entry of a parsed tree. Handed to the visitor once and never stored, so its size
+/// does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum TreeEntry<'a> {
     Parsed(&'a ArchiveFile, Parsed),
     /// An entry the walk could not read.

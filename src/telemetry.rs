@@ -127,27 +127,16 @@ impl FileQuarantined<'_> {
     pub fn emit(self) {
         metrics::counter!(FILES_TOTAL, "pipeline" => self.pipeline.to_owned(), "outcome" => "quarantined")
             .increment(1);
-        match self.to {
-            Some(to) => warn!(
-                pipeline = %self.pipeline,
-                file = %self.file,
-                outcome = "quarantined",
-                code = %self.code,
-                line = self.line,
-                reason = %self.reason,
-                to = %to.display(),
-                "file quarantined"
-            ),
-            None => warn!(
-                pipeline = %self.pipeline,
-                file = %self.file,
-                outcome = "quarantined",
-                code = %self.code,
-                line = self.line,
-                reason = %self.reason,
-                "file quarantined"
-            ),
-        }
+        warn!(
+            pipeline = %self.pipeline,
+            file = %self.file,
+            outcome = "quarantined",
+            code = %self.code,
+            line = self.line,
+            reason = %self.reason,
+            to = self.to.map(|to| to.display().to_string()),
+            "file quarantined"
+        );
     }
 }
 

@@ -1,4 +1,4 @@
-//! The real `article-etl` binary, driven as an operator would (CLI.md): `inspect` on the real
+//! The real `article-etl` binary, driven as an operator would (README.md, "Commands" and "Exit codes"): `inspect` on the real
 //! sample, `validate` on trees of good and bad files, and the exit codes and messages of bad
 //! usage and bad configuration.
 //!
@@ -196,7 +196,7 @@ fn inspect_the_real_sample() {
         doc["text"].as_str().unwrap().chars().count()
     );
 
-    // The trailer, field by field as FORMAT.md §4 has it; `raw` is the file's last line.
+    // The trailer, field by field as docs/format.md §2.4 (and docs/schema.md, `trailer`) has it; `raw` is the file's last line.
     let sample = std::fs::read_to_string(&files[0]).unwrap();
     let last_line = sample.lines().rev().find(|l| !l.trim().is_empty()).unwrap();
     let t = &doc["trailer"];
@@ -222,7 +222,7 @@ fn inspect_the_real_sample() {
     assert_eq!(doc["furniture"], serde_json::json!([]));
     assert_eq!(doc["warnings"], serde_json::json!([]));
 
-    // Only the loader sets these (CLI.md, `inspect`).
+    // Only the loader sets these (README.md, "Commands": `inspect`).
     for key in ["revision", "first_seen_at", "updated_at"] {
         assert!(doc.get(key).is_none(), "inspect printed {key}");
     }

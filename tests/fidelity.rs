@@ -109,8 +109,8 @@ fn every_page_gets_a_verdict_without_a_panic() {
     assert!(refused.is_empty(), "refused:\n{}", refused.join("\n"));
 }
 
-/// Every page's trailer in the shapes other papers give it (FORMAT.md's "Shapes seen on real
-/// pages"): the marker spaced or missing, the trailer split over lines anywhere or one token a
+/// Every page's trailer in the shapes other papers give it (docs/format.md §2.6,
+/// "Shapes of real pages"): the marker spaced or missing, the trailer split over lines anywhere or one token a
 /// line, other URLs after it, other URL forms, the comment's opening on a line of its own or
 /// glued, no date line in the header, an empty headline field. Made in memory from the real
 /// pages at test time; every hand-checked field must still hold.

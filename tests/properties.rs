@@ -6,9 +6,9 @@
 //!   characters inserted; truncation) never panic: a document or a typed error;
 //! - (c) normalization is idempotent, and a raw export (full-width punctuation, U+3000
 //!   indentation, zero-width characters, other encodings and line endings) gives the same
-//!   normalized text and content hash as its NFKC form (FORMAT.md §3.4).
+//!   normalized text and content hash as its NFKC form (docs/format.md §3.4).
 //!
-//! Every document produced is checked against the invariants of FORMAT.md §4 (id, hash, text
+//! Every document produced is checked against the invariants of docs/format.md §4.3 (id, hash, text
 //! built from the blocks, stats, serializable to JSON and BSON, and the loader's BSON encoder
 //! writing exactly serde's bytes).
 //!
@@ -172,7 +172,7 @@ fn check_outcome(
     }
 }
 
-/// The invariants of FORMAT.md §4 that hold for every document, whatever the input.
+/// The invariants of docs/format.md §4.3 that hold for every document, whatever the input.
 fn check_article(bytes: &[u8], a: &Article) -> Result<(), TestCaseError> {
     prop_assert_eq!(&a.id, &format!("{}:{}", a.source, a.content_id));
     prop_assert!(!a.content_id.is_empty());
@@ -508,7 +508,7 @@ fn line_ending() -> impl Strategy<Value = &'static str> {
 
 /// A raw-export version of an NFKC text, character by character: ASCII to its full-width form,
 /// spaces to U+3000/NBSP/runs, U+3000 indentation and trailing spaces, zero-width characters
-/// between characters. NFKC plus the space rules of FORMAT.md §3 undo every one of these.
+/// between characters. NFKC plus the space rules of docs/format.md §3.3 undo every one of these.
 fn rawify(nfkc: &str, choices: &[u8], eol: &str) -> String {
     let mut out = String::with_capacity(nfkc.len() * 2);
     let mut pick = choices.iter().copied().cycle();
@@ -688,7 +688,7 @@ proptest! {
     }
 }
 
-/// Page furniture of FORMAT.md §2 ("What else real pages carry"), as exports have it.
+/// Page furniture of docs/format.md §2.5, as exports have it.
 const FURNITURE: &[&str] = &[
     "国内统一刊号:CN00-0000 江城日报社出版",
     "上一篇 下一篇",
@@ -739,7 +739,7 @@ proptest! {
     }
 }
 
-/// The trailer's variants of FORMAT.md §2 (with or without `-->`, a time after the date,
+/// The trailer's variants of docs/format.md §2.4 (with or without `-->`, a time after the date,
 /// the date alone on the line before) all give the same document: every combination.
 #[test]
 fn trailer_variants_give_the_same_document() {
@@ -793,7 +793,7 @@ fn trailer_variant(arrow: bool, time: bool, split: bool) -> Result<(), TestCaseE
 proptest! {
     #![proptest_config(config(256))]
 
-    /// Normalizing normalized text changes nothing (FORMAT.md §3.4).
+    /// Normalizing normalized text changes nothing (docs/format.md §3.4).
     #[test]
     fn normalization_is_idempotent(text in messy_string(48)) {
         let once = normalized_lines(&text);
@@ -868,7 +868,7 @@ fn regression_invisible_between_base_and_combining_mark() {
     }
 }
 
-/// The same bug seen from the document: FORMAT.md §3.4 wants the raw export and an
+/// The same bug seen from the document: docs/format.md §3.4 wants the raw export and an
 /// already-normalized export of one article to give the same text and `content_hash`. A
 /// paragraph with a decomposed pinyin tone mark behind a zero-width space (`ma\u{200B}\u{0301}`)
 /// gives `ma\u{0301}` from the raw file but `má` from its normalized form.

@@ -1,4 +1,4 @@
-//! One fixture per input shape (FORMAT.md §2–§3): each file under `tests/fixtures/` is an
+//! One fixture per input shape (docs/format.md §2–§3): each file under `tests/fixtures/` is an
 //! invented article written for these tests, parsed with the library API, with its field
 //! values asserted.
 

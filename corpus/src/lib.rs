@@ -1,5 +1,5 @@
 //! A deterministic corpus generator for benchmarks and tests: N invented article files in the
-//! export format of FORMAT.md, with its variety, from a seed.
+//! export format of docs/format.md §2, with its variety, from a seed.
 //!
 //! What a corpus holds:
 //! - **articles**: a date line (with or without a weekday, zero-padded or not) and/or a page

@@ -1,5 +1,5 @@
 //! Fuzz target: `transform` on arbitrary bytes never panics, and what it returns keeps the
-//! contract: a document that satisfies the invariants of FORMAT.md §4, or a typed error with
+//! contract: a document that satisfies the invariants of docs/format.md §4.3, or a typed error with
 //! a known code that names the file.
 
 #![no_main]

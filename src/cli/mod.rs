@@ -1,9 +1,9 @@
 //! The command line: flags and subcommands (README, "Commands"), logging, and the exit codes
 //! every command ends with. One module per group of commands:
-//! - [`ingest`]: `run`, `daemon`, `replay`, and the one path every run takes;
-//! - [`backfill`]: `backfill`, its dry run and progress;
-//! - [`query`]: `inspect`, `validate`, `status`, `show`;
-//! - [`signals`]: SIGINT/SIGTERM.
+//! - `run`, `daemon`, `replay`, and the one path every run takes, in [`ingest`];
+//! - `backfill`, its dry run and progress, in [`backfill`];
+//! - `inspect`, `validate`, `status`, `show`, in [`query`];
+//! - SIGINT and SIGTERM, in [`signals`].
 
 use std::path::PathBuf;
 use std::process::ExitCode;

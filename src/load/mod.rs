@@ -1,4 +1,4 @@
-//! Load: the MongoDB sink (FORMAT.md §5).
+//! Load: the MongoDB sink (docs/format.md §5).
 //!
 //! `Loader` holds the connection; each concern it writes has its own file:
 //! - `articles`: the article write protocol (the raw bytes decide, conditional writes,

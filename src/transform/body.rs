@@ -1,5 +1,5 @@
 //! The body: paragraphs and headings in order, artefacts flagged, furniture set aside
-//! (FORMAT.md §2, "Body").
+//! (docs/format.md §2.3).
 
 use super::byline;
 use super::furniture::{artefact, is_furniture, split_jump_marker};
@@ -28,7 +28,7 @@ pub fn parse<'a>(
     for line in lines {
         let mut t = line.text;
         // Why the exception: `本文字数:137` is also a counter (furniture), but in the body it is
-        // an artefact of the article's page, kept as a flagged block (FORMAT.md §2, "Body").
+        // an artefact of the article's page, kept as a flagged block (docs/format.md §2.3).
         if is_furniture(t) && artefact(t) != Some(Artefact::WordCount) {
             furniture.push(t.to_owned());
             continue;

@@ -1,4 +1,4 @@
-//! Bytes → text (FORMAT.md §3.1): UTF-8 with or without BOM, UTF-16 with a BOM, GB18030 when
+//! Bytes → text (docs/format.md §3.1): UTF-8 with or without BOM, UTF-16 with a BOM, GB18030 when
 //! the bytes are not UTF-8. Binary files are refused before any decoding is attempted.
 
 use std::borrow::Cow;

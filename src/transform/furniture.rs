@@ -1,6 +1,6 @@
 //! Page furniture (lines of the web page that are not the article) and body artefacts (lines
-//! that belong to the page of the article but not to its text): FORMAT.md §2, "Body" and
-//! "What else real pages carry".
+//! that belong to the page of the article but not to its text): docs/format.md §2.3
+//! (artefacts) and §2.5 (page furniture).
 
 use std::sync::LazyLock;
 

@@ -1,5 +1,5 @@
 //! The header: date line and/or page label, then kicker, headline, subtitle and byline
-//! (FORMAT.md §2, "Header"). Which line is the headline is told by the trailer when there is
+//! (docs/format.md §2.2). Which line is the headline is told by the trailer when there is
 //! one; otherwise it is guessed (the longest of the first short lines) and flagged.
 
 use std::sync::LazyLock;

@@ -32,7 +32,7 @@ use crate::document::{
 use normalize::Line;
 use text::{chars_at_most, compact, HEADER_LINE_MAX_CHARS};
 
-/// What to do with a file that names no content id (FORMAT.md §5).
+/// What to do with a file that names no content id (docs/format.md §5.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum OnMissingId {

@@ -1,4 +1,4 @@
-//! Text normalization (FORMAT.md §3.2–3.4): line endings, NFKC, spaces, trimming.
+//! Text normalization (docs/format.md §3.2–3.4): line endings, NFKC, spaces, trimming.
 //!
 //! Most lines of real exports are already normal (CJK ideographs, ASCII, a handful of Chinese
 //! punctuation marks that NFKC leaves alone), so each line is first checked by a byte scan and

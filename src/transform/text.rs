@@ -2,7 +2,7 @@
 
 use std::borrow::Cow;
 
-/// Headings are at most this many characters (FORMAT.md §2, "Body").
+/// Headings are at most this many characters (docs/format.md §2.3).
 pub const HEADING_MAX_CHARS: usize = 24;
 
 /// A header line (kicker, headline, subtitle) longer than this is a paragraph.

@@ -1,4 +1,4 @@
-//! The inbox protocol (docs/format.md, "The life of an input file").
+//! The inbox protocol (docs/format.md §6).
 //!
 //! ```text
 //! inbox/NAME ──rename──▶ work_dir/processing/<owner>__NAME ──after the write──▶ done/YYYY/MM/DD/NAME
