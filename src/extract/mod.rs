@@ -5,6 +5,7 @@ pub mod archive;
 pub mod filter;
 pub mod inbox;
 pub mod origin;
+pub mod packed;
 pub mod read;
 pub mod watch;
 
