@@ -192,6 +192,12 @@ pub struct SourceFile {
     pub sha256: String,
     /// `utf-8`, `utf-8-bom`, `gb18030`, `utf-16le`, `utf-16be`.
     pub encoding: String,
+    /// A member of a packed input: the archive (named like `path` before its `!`) ...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub archive: Option<String>,
+    /// ... and the member's path inside it (`path` after the `!`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub member: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -6,10 +6,11 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 
-use chrono::{DateTime, FixedOffset};
+use chrono::{DateTime, FixedOffset, Utc};
 
 use crate::document::Article;
 use crate::extract::archive::{self, ArchiveFile, Shard, Walked};
+use crate::extract::packed::Limits;
 use crate::extract::read::{self, FileRead, FileReader, ReadError};
 use crate::extract::FileFilter;
 use crate::stats::{bump, RunStats};
@@ -25,6 +26,31 @@ pub struct Source<'a> {
     /// How the file is named in its document, logs and reports.
     pub shown: &'a str,
     pub opts: &'a ParseOptions,
+    /// A member of a packed input, already read (`path` is then its archive's).
+    pub member: Option<Member<'a>>,
+}
+
+/// A member of a packed input, read by whoever unpacked it.
+#[derive(Debug, Clone, Copy)]
+pub struct Member<'a> {
+    /// The archive, as the document names it.
+    pub archive: &'a str,
+    /// The member's path inside the archive.
+    pub name: &'a str,
+    pub bytes: &'a [u8],
+    pub mtime: Option<DateTime<Utc>>,
+}
+
+impl<'a> Source<'a> {
+    /// A file on disk.
+    pub fn file(path: &'a Path, shown: &'a str, opts: &'a ParseOptions) -> Self {
+        Source {
+            path,
+            shown,
+            opts,
+            member: None,
+        }
+    }
 }
 
 /// Parses files, reading each chunk of them together. One per thread.
@@ -78,11 +104,7 @@ impl Parser {
 /// Reads and parses one file (`inspect`, tests).
 pub fn parse_file(path: &Path, opts: &ParseOptions) -> Parsed {
     let shown = path.display().to_string();
-    let source = Source {
-        path,
-        shown: &shown,
-        opts,
-    };
+    let source = Source::file(path, &shown, opts);
     parse_read(&source, read::read_file(path, opts.max_file_bytes), None)
 }
 
@@ -95,8 +117,21 @@ pub fn read_file(
     read::read_file(path, max_bytes).map_err(TransformError::from)
 }
 
-/// The step every parse shares: a read file → its document, tallied.
+/// A file read from disk → its document, tallied.
 fn parse_read(source: &Source<'_>, read: FileRead, tally: Option<&RunStats>) -> Parsed {
+    match read {
+        Ok((bytes, mtime)) => parse_bytes(source, Ok((&bytes, mtime)), tally),
+        Err(e) => parse_bytes(source, Err(e), tally),
+    }
+}
+
+/// The step every parse shares: a file's bytes → its document, tallied, a member's archive
+/// and name recorded in it.
+fn parse_bytes(
+    source: &Source<'_>,
+    read: Result<(&[u8], Option<DateTime<FixedOffset>>), ReadError>,
+    tally: Option<&RunStats>,
+) -> Parsed {
     let parsed = read
         .map_err(TransformError::from)
         .and_then(|(bytes, mtime)| {
@@ -106,12 +141,19 @@ fn parse_read(source: &Source<'_>, read: FileRead, tally: Option<&RunStats>) -> 
             transform::transform(
                 &RawFile {
                     path: source.shown,
-                    bytes: &bytes,
+                    bytes,
                     mtime,
                 },
                 source.opts,
             )
         });
+    let parsed = parsed.map(|mut article| {
+        if let Some(m) = &source.member {
+            article.source_file.archive = Some(m.archive.to_owned());
+            article.source_file.member = Some(m.name.to_owned());
+        }
+        article
+    });
     if let Some(t) = tally {
         bump(&t.parsed);
         if let Ok(article) = &parsed {
@@ -142,11 +184,14 @@ pub enum TreeEntry<'a> {
     /// An entry the walk could not read.
     Unreadable {
         path: &'a str,
+        /// `io`, or a packed input's problem code.
+        code: &'a str,
         message: &'a str,
     },
 }
 
-/// Walks `roots` (the crate's one walk, [`archive::walk_iter`]) and parses every file on one
+/// Walks `roots` (the crate's one walk, [`archive::walk_each`]; packed inputs within
+/// `limits`) and parses every file on one
 /// thread per core, each with its own [`Parser`] and state (`init`); `visit` sees every entry
 /// with its thread's state. Stops early when `stopped()` says so. Returns the threads'
 /// states.
@@ -155,6 +200,7 @@ pub fn parse_tree<S: Send>(
     roots: &[PathBuf],
     filter: &FileFilter,
     shard: Option<Shard>,
+    limits: &Limits,
     opts: &ParseOptions,
     tally: Option<&RunStats>,
     stopped: &(dyn Fn() -> bool + Sync),
@@ -166,7 +212,7 @@ pub fn parse_tree<S: Send>(
     let (tx, rx) = flume::bounded::<Vec<Walked>>(threads * 2);
     std::thread::scope(|scope| {
         scope.spawn(move || {
-            archive::walk(roots, filter, shard, &tx, stopped);
+            archive::walk(roots, filter, shard, limits, &tx, stopped);
             if let Some(t) = tally {
                 t.walk_finished();
             }
@@ -209,8 +255,17 @@ fn parse_walked(
         })
         .collect();
     for w in chunk {
-        if let Walked::Unreadable { path, message } = w {
-            visit(TreeEntry::Unreadable { path, message });
+        if let Walked::Unreadable {
+            path,
+            code,
+            message,
+        } = w
+        {
+            visit(TreeEntry::Unreadable {
+                path,
+                code,
+                message,
+            });
         }
     }
     let sources: Vec<Source<'_>> = files
@@ -219,6 +274,12 @@ fn parse_walked(
             path: &f.path,
             shown: &f.key,
             opts,
+            member: f.member.as_deref().map(|m| Member {
+                archive: &m.archive,
+                name: &m.name,
+                bytes: &m.bytes,
+                mtime: f.mtime,
+            }),
         })
         .collect();
     parser.parse_chunk(&sources, tally, stopped, |i, parsed| {
@@ -251,6 +312,7 @@ mod tests {
             &[root],
             &filter,
             None,
+            &Limits::default(),
             &opts,
             Some(&stats),
             &|| false,

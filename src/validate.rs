@@ -2,10 +2,11 @@
 //! become of each: ok, ok with warnings (by code), or failed (by code), with every problem.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::Serialize;
 
+use crate::extract::packed::Limits;
 use crate::extract::FileFilter;
 use crate::parse::{parse_tree, Parsed, TreeEntry};
 use crate::transform::ParseOptions;
@@ -59,21 +60,31 @@ impl Summary {
 
 /// Parses every file under `paths` (a file named on the command line is always taken; files
 /// found in directories when `filter` accepts their name) in parallel and sums up.
-pub fn validate(paths: &[PathBuf], filter: &FileFilter, opts: &ParseOptions) -> Summary {
+pub fn validate(
+    paths: &[PathBuf],
+    filter: &FileFilter,
+    limits: &Limits,
+    opts: &ParseOptions,
+) -> Summary {
     let summaries = parse_tree(
         paths,
         filter,
         None,
+        limits,
         opts,
         None,
         &|| false,
         Summary::default,
         |s, entry| match entry {
-            TreeEntry::Parsed(file, parsed) => check_file(&file.path, parsed, s),
-            TreeEntry::Unreadable { path, message } => s.add_failure(Problem {
+            TreeEntry::Parsed(file, parsed) => check_file(&file.location(), parsed, s),
+            TreeEntry::Unreadable {
+                path,
+                code,
+                message,
+            } => s.add_failure(Problem {
                 path: path.to_owned(),
                 severity: "error",
-                code: "io".into(),
+                code: code.to_owned(),
                 line: None,
                 message: message.to_owned(),
             }),
@@ -86,7 +97,7 @@ pub fn validate(paths: &[PathBuf], filter: &FileFilter, opts: &ParseOptions) -> 
     summary
 }
 
-fn check_file(path: &Path, parsed: Parsed, s: &mut Summary) {
+fn check_file(path: &str, parsed: Parsed, s: &mut Summary) {
     match parsed {
         Ok(article) => {
             s.files += 1;
@@ -97,7 +108,7 @@ fn check_file(path: &Path, parsed: Parsed, s: &mut Summary) {
             for w in article.warnings {
                 *s.warnings_by_code.entry(w.code.clone()).or_default() += 1;
                 s.problems.push(Problem {
-                    path: path.display().to_string(),
+                    path: path.to_owned(),
                     severity: "warning",
                     code: w.code,
                     line: None,
@@ -106,7 +117,7 @@ fn check_file(path: &Path, parsed: Parsed, s: &mut Summary) {
             }
         }
         Err(e) => s.add_failure(Problem {
-            path: path.display().to_string(),
+            path: path.to_owned(),
             severity: "error",
             code: e.code().to_owned(),
             line: e.line,

@@ -70,6 +70,7 @@ pub fn dry_run(
         roots,
         &pipeline.filter,
         shard,
+        &pipeline.packed,
         &opts,
         Some(stats),
         stopped,
@@ -81,17 +82,21 @@ pub fn dry_run(
                 TreeEntry::Parsed(file, Err(e)) => {
                     bump(&stats.quarantined);
                     report.write(&ReportLine {
-                        path: &file.path.display().to_string(),
+                        path: &file.location(),
                         code: e.code(),
                         message: &e.kind.to_string(),
                         line: e.line,
                     });
                 }
-                TreeEntry::Unreadable { path, message } => {
+                TreeEntry::Unreadable {
+                    path,
+                    code,
+                    message,
+                } => {
                     bump(&stats.quarantined);
                     report.write(&ReportLine {
                         path,
-                        code: "io",
+                        code,
                         message,
                         line: None,
                     });

@@ -210,13 +210,17 @@ impl ProgressCheck {
                         continue;
                     }
                 }
-                Some(Walked::Unreadable { path, message }) => {
+                Some(Walked::Unreadable {
+                    path,
+                    code,
+                    message,
+                }) => {
                     bump(&self.stats.seen);
                     bump(&self.stats.quarantined);
-                    warn!(path = %path, error = %message, "cannot read an archive entry");
+                    warn!(path = %path, code, error = %message, "cannot read an archive entry");
                     self.report.write(&ReportLine {
                         path: &path,
-                        code: "io",
+                        code,
                         message: &message,
                         line: None,
                     });
@@ -389,6 +393,7 @@ mod tests {
             key: key.to_owned(),
             size,
             mtime: chrono::Utc.timestamp_millis_opt(mtime_ms).single(),
+            member: None,
         }
     }
 

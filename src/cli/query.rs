@@ -2,15 +2,19 @@
 //! `show` (the database, read only).
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
 
 use bson::{doc, Bson, Document};
 use clap::Args;
 use futures::TryStreamExt;
 
-use article_etl::parse::{Parser, Source};
+use article_etl::extract::archive::member_file_name;
+use article_etl::extract::packed::{self, Event};
+use article_etl::parse::{Member, Parsed, Parser, Source};
 use article_etl::run::RunSpool;
 use article_etl::settings::Settings;
+use article_etl::transform::ParseOptions;
 use article_etl::validate::Summary;
 
 use super::ingest::{connect, runtime};
@@ -49,40 +53,144 @@ pub struct ShowArgs {
 /// Files read together, as the run's workers read them.
 const INSPECT_CHUNK: usize = 16;
 
+/// `inspect FILE…`: each file's document, in order. A packed input gives its members'
+/// documents, `ARCHIVE!MEMBER` one member's.
 pub fn inspect(settings: &Settings, args: InspectArgs) -> anyhow::Result<u8> {
     let pipeline = settings.select_one(args.pipeline.as_deref())?;
     let opts = pipeline.parse_options("inspect");
     let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    let mut failed = false;
+    let mut out = Printer {
+        out: stdout.lock(),
+        failed: false,
+    };
     let mut parser = Parser::new();
-    for files in args.files.chunks(INSPECT_CHUNK) {
-        let shown: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
-        let sources: Vec<Source<'_>> = files
-            .iter()
-            .zip(&shown)
-            .map(|(path, shown)| Source {
-                path,
-                shown,
-                opts: &opts,
-            })
-            .collect();
-        let mut written = Ok(());
-        parser.parse_chunk(&sources, None, &|| false, |_, parsed| match parsed {
-            Some(Ok(article)) if written.is_ok() => {
-                written = serde_json::to_writer(&mut out, &article)
-                    .map_err(anyhow::Error::from)
-                    .and_then(|()| writeln!(out).map_err(anyhow::Error::from));
+    let mut plain: Vec<PathBuf> = Vec::new();
+    for file in &args.files {
+        let Some((archive, member, format)) = packed_target(file) else {
+            plain.push(file.clone());
+            if plain.len() >= INSPECT_CHUNK {
+                inspect_files(&mut parser, &std::mem::take(&mut plain), &opts, &mut out)?;
             }
-            Some(Ok(_)) | None => {}
-            Some(Err(e)) => {
-                failed = true;
-                eprintln!("{e}");
+            continue;
+        };
+        inspect_files(&mut parser, &std::mem::take(&mut plain), &opts, &mut out)?;
+        let shown_archive = archive.display().to_string();
+        let wanted = |name: &str| match &member {
+            Some(m) => name == m,
+            None => pipeline.filter.accepts(member_file_name(name).as_ref()),
+        };
+        let mut found = false;
+        let mut written = Ok(());
+        let read = packed::read(&archive, format, &pipeline.packed, &wanted, &mut |event| {
+            match event {
+                Event::Member(m) => {
+                    found = true;
+                    let shown = format!("{shown_archive}!{}", m.name);
+                    let source = Source {
+                        path: &archive,
+                        shown: &shown,
+                        opts: &opts,
+                        member: Some(Member {
+                            archive: &shown_archive,
+                            name: &m.name,
+                            bytes: &m.bytes,
+                            mtime: m.mtime,
+                        }),
+                    };
+                    parser.parse_chunk(&[source], None, &|| false, |_, parsed| {
+                        if let Some(parsed) = parsed {
+                            written = out.print(parsed);
+                        }
+                    });
+                }
+                Event::Problem(p) => {
+                    out.failed = true;
+                    let at = p.member.map(|m| format!("!{m}")).unwrap_or_default();
+                    eprintln!("{shown_archive}{at}: {} [{}]", p.message, p.code);
+                }
+            }
+            match written {
+                Ok(()) => ControlFlow::Continue(()),
+                Err(_) => ControlFlow::Break(()),
             }
         });
         written?;
+        if let Err(e) = read {
+            out.failed = true;
+            eprintln!("{shown_archive}: cannot read the file: {e} [io]");
+        } else if let (Some(m), false) = (&member, found) {
+            out.failed = true;
+            eprintln!("{shown_archive}!{m}: no such member [io]");
+        }
     }
-    Ok(if failed { exit::FILES_FAILED } else { exit::OK })
+    inspect_files(&mut parser, &plain, &opts, &mut out)?;
+    Ok(if out.failed {
+        exit::FILES_FAILED
+    } else {
+        exit::OK
+    })
+}
+
+/// Documents to stdout, one JSON a line; failures to stderr.
+struct Printer<W: Write> {
+    out: W,
+    failed: bool,
+}
+
+impl<W: Write> Printer<W> {
+    fn print(&mut self, parsed: Parsed) -> anyhow::Result<()> {
+        match parsed {
+            Ok(article) => {
+                serde_json::to_writer(&mut self.out, &article)?;
+                writeln!(self.out)?;
+            }
+            Err(e) => {
+                self.failed = true;
+                eprintln!("{e}");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Plain files, read together.
+fn inspect_files<W: Write>(
+    parser: &mut Parser,
+    files: &[PathBuf],
+    opts: &ParseOptions,
+    out: &mut Printer<W>,
+) -> anyhow::Result<()> {
+    let shown: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+    let sources: Vec<Source<'_>> = files
+        .iter()
+        .zip(&shown)
+        .map(|(path, shown)| Source::file(path, shown, opts))
+        .collect();
+    let mut written = Ok(());
+    parser.parse_chunk(&sources, None, &|| false, |_, parsed| {
+        if let (Some(parsed), true) = (parsed, written.is_ok()) {
+            written = out.print(parsed);
+        }
+    });
+    written
+}
+
+/// A packed input named on the command line: the archive, the one member asked for
+/// (`ARCHIVE!MEMBER`), its format. `None` for a plain file.
+fn packed_target(arg: &Path) -> Option<(PathBuf, Option<String>, packed::Format)> {
+    let text = arg.to_string_lossy();
+    let (archive, member) = match text.split_once('!') {
+        Some((a, m)) if !arg.exists() && Path::new(a).is_file() => {
+            (PathBuf::from(a), Some(m.to_owned()))
+        }
+        _ => (arg.to_path_buf(), None),
+    };
+    let name = archive.file_name()?.to_string_lossy().into_owned();
+    if member.is_none() && !packed::has_packed_extension(&name) {
+        return None;
+    }
+    let format = packed::sniff(&archive).ok().flatten()?;
+    Some((archive, member, format))
 }
 
 pub fn validate(settings: &Settings, args: ValidateArgs, format: LogFormat) -> anyhow::Result<u8> {
@@ -90,6 +198,7 @@ pub fn validate(settings: &Settings, args: ValidateArgs, format: LogFormat) -> a
     let summary = article_etl::validate::validate(
         &args.paths,
         &pipeline.filter,
+        &pipeline.packed,
         &pipeline.parse_options("validate"),
     );
     let stdout = std::io::stdout();

@@ -6,7 +6,12 @@
 //! name and the path below it (`2004/01/02/content_1.txt` for a root `/mnt/archive/2004`), the
 //! same on every machine that mounts the archive somewhere else, which is what `--shard K/N`
 //! hashes and what resume progress is keyed by.
+//!
+//! A packed input found in a tree (a `.zip`, a `.tar.zst`…: a name with a packed extension,
+//! its format told by its magic bytes, see [`super::packed`]) is read in place, and each of
+//! its members is a file of its own, keyed `<archive key>!<member path>`.
 
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -14,16 +19,31 @@ use chrono::{DateTime, Utc};
 use ignore::WalkBuilder;
 use sha2::{Digest, Sha256};
 
+use super::packed::{self, Event, Limits};
 use super::FileFilter;
 
-/// A file of an archive tree, as found by the walk.
+/// A file of an archive tree, or a member of a packed input in it, as found by the walk.
 #[derive(Debug, Clone)]
 pub struct ArchiveFile {
+    /// On disk (for a member: its archive).
     pub path: PathBuf,
-    /// `<root name>/<path below the root>`, `/`-separated.
+    /// `<root name>/<path below the root>`, `/`-separated; for a member,
+    /// `<archive key>!<member path>`.
     pub key: String,
     pub size: u64,
     pub mtime: Option<DateTime<Utc>>,
+    /// A member of a packed input, read by the walk.
+    pub member: Option<Box<PackedMember>>,
+}
+
+/// A member of a packed input, read.
+#[derive(Debug, Clone)]
+pub struct PackedMember {
+    /// The archive's key.
+    pub archive: String,
+    /// The member's path inside the archive.
+    pub name: String,
+    pub bytes: Vec<u8>,
 }
 
 impl ArchiveFile {
@@ -32,13 +52,36 @@ impl ArchiveFile {
     pub fn dir_and_name(&self) -> (&str, &str) {
         self.key.rsplit_once('/').unwrap_or(("", &self.key))
     }
+
+    /// Where the file is, for reports: its path, or `<archive path>!<member path>`.
+    pub fn location(&self) -> String {
+        match &self.member {
+            Some(m) => format!("{}!{}", self.path.display(), m.name),
+            None => self.path.display().to_string(),
+        }
+    }
 }
 
 /// What the walk yields: files, and the entries it could not read.
 #[derive(Debug)]
 pub enum Walked {
     File(ArchiveFile),
-    Unreadable { path: String, message: String },
+    Unreadable {
+        path: String,
+        /// `io`, or a packed input's problem code.
+        code: &'static str,
+        message: String,
+    },
+}
+
+impl Walked {
+    /// The bytes the entry holds in memory (a member's).
+    fn bytes(&self) -> usize {
+        match self {
+            Walked::File(f) => f.member.as_ref().map_or(0, |m| m.bytes.len()),
+            Walked::Unreadable { .. } => 0,
+        }
+    }
 }
 
 /// `--shard K/N`: this machine takes the files whose key hashes to K modulo N.
@@ -99,36 +142,41 @@ pub fn key_of(root: &Path, path: &Path) -> String {
 /// Entries a walking thread sends at once: a channel hand-off per file would wake the
 /// receiving side once per file.
 pub const WALK_CHUNK: usize = 64;
+/// Members' bytes a chunk holds at most before it is sent (a member may be bigger alone).
+const WALK_CHUNK_BYTES: usize = 1 << 20;
 
-/// The one walk of trees in this crate (backfill, its dry run, `validate`): every accepted
-/// regular file under `roots` this shard owns, and every entry that cannot be read, in the
-/// order of their names. A root that is itself a file is always taken (`validate FILE`);
-/// files found in directories are taken when `filter` accepts their name. Symlinks are never
-/// followed, out of the tree or within it.
-pub fn walk_iter<'a>(
-    roots: &'a [PathBuf],
-    filter: &'a FileFilter,
+/// The one walk of trees in this crate (backfill, its dry run, `validate`): gives `out` every
+/// accepted regular file under `roots` this shard owns, every member of the packed inputs
+/// among them, and every entry that cannot be read, in the order of their names. A root that
+/// is itself a file is always taken (`validate FILE`); files found in directories are taken
+/// when `filter` accepts their name, members when it accepts their file name. Symlinks are
+/// never followed, out of the tree or within it. Stops when `out` breaks.
+pub fn walk_each(
+    roots: &[PathBuf],
+    filter: &FileFilter,
     shard: Option<Shard>,
-) -> impl Iterator<Item = Walked> + 'a {
-    let mut builder = roots.first().map(WalkBuilder::new);
-    if let Some(builder) = builder.as_mut() {
-        for root in &roots[1..] {
-            builder.add(root);
-        }
-        builder
-            .standard_filters(false)
-            .hidden(false)
-            .follow_links(false)
-            .sort_by_file_name(|a, b| a.cmp(b));
+    limits: &Limits,
+    out: &mut dyn FnMut(Walked) -> ControlFlow<()>,
+) -> ControlFlow<()> {
+    let Some(first) = roots.first() else {
+        return ControlFlow::Continue(());
+    };
+    let mut builder = WalkBuilder::new(first);
+    for root in &roots[1..] {
+        builder.add(root);
     }
     builder
-        .map(|b| b.build())
-        .into_iter()
-        .flatten()
-        .filter_map(move |entry| visit(entry, roots, filter, shard))
+        .standard_filters(false)
+        .hidden(false)
+        .follow_links(false)
+        .sort_by_file_name(|a, b| a.cmp(b));
+    for entry in builder.build() {
+        visit(entry, roots, filter, shard, limits, out)?;
+    }
+    ControlFlow::Continue(())
 }
 
-/// Walks `roots` ([`walk_iter`]), sending the entries in chunks. Returns when the walk is
+/// Walks `roots` ([`walk_each`]), sending the entries in chunks. Returns when the walk is
 /// done, `stopped()` says so, or the receiver is gone.
 ///
 /// One thread: the walk only has to stay ahead of the database, which takes a thousand times
@@ -139,78 +187,163 @@ pub fn walk(
     roots: &[PathBuf],
     filter: &FileFilter,
     shard: Option<Shard>,
+    limits: &Limits,
     out: &flume::Sender<Vec<Walked>>,
     stopped: &(dyn Fn() -> bool + Sync),
 ) {
     let mut chunk = Vec::with_capacity(WALK_CHUNK);
-    for walked in walk_iter(roots, filter, shard) {
+    let mut bytes = 0;
+    let walked = walk_each(roots, filter, shard, limits, &mut |walked| {
         if stopped() {
-            return;
+            return ControlFlow::Break(());
         }
+        bytes += walked.bytes();
         chunk.push(walked);
-        if chunk.len() == WALK_CHUNK
-            && out
-                .send(std::mem::replace(
-                    &mut chunk,
-                    Vec::with_capacity(WALK_CHUNK),
-                ))
-                .is_err()
-        {
-            return;
+        if chunk.len() == WALK_CHUNK || bytes >= WALK_CHUNK_BYTES {
+            bytes = 0;
+            let full = std::mem::replace(&mut chunk, Vec::with_capacity(WALK_CHUNK));
+            if out.send(full).is_err() {
+                return ControlFlow::Break(());
+            }
         }
-    }
-    if !chunk.is_empty() {
+        ControlFlow::Continue(())
+    });
+    if walked.is_continue() && !chunk.is_empty() {
         let _ = out.send(chunk);
     }
 }
 
-/// What the walk makes of one entry: an accepted regular file this shard owns, an entry it
-/// cannot read, or nothing.
+/// What the walk makes of one entry: an accepted regular file this shard owns, the members of
+/// a packed input, an entry it cannot read, or nothing.
 fn visit(
     entry: Result<ignore::DirEntry, ignore::Error>,
     roots: &[PathBuf],
     filter: &FileFilter,
     shard: Option<Shard>,
-) -> Option<Walked> {
+    limits: &Limits,
+    out: &mut dyn FnMut(Walked) -> ControlFlow<()>,
+) -> ControlFlow<()> {
     let entry = match entry {
         Ok(e) => e,
         Err(err) => {
-            return Some(Walked::Unreadable {
+            return out(Walked::Unreadable {
                 path: error_path(&err).unwrap_or_default(),
+                code: "io",
                 message: err.to_string(),
             })
         }
     };
-    let is_file = entry.file_type().is_some_and(|t| t.is_file());
-    let named = entry.depth() == 0;
-    if !is_file || !(named || filter.accepts(entry.file_name())) {
-        return None;
+    if !entry.file_type().is_some_and(|t| t.is_file()) {
+        return ControlFlow::Continue(());
     }
+    let named = entry.depth() == 0;
     let path = entry.path();
-    let root = roots
-        .iter()
-        .find(|r| path.starts_with(r))
-        .map_or(path, PathBuf::as_path);
+    let file_name = entry.file_name().to_string_lossy();
     let key = if named {
         key_of(path.parent().unwrap_or(path), path)
     } else {
+        let root = roots
+            .iter()
+            .find(|r| path.starts_with(r))
+            .map_or(path, PathBuf::as_path);
         key_of(root, path)
     };
-    if shard.is_some_and(|s| !s.owns(&key)) {
-        return None;
+    if (named || filter.takes(entry.file_name())) && packed::has_packed_extension(&file_name) {
+        match packed::sniff(path) {
+            Ok(Some(format)) => return unpack(path, &key, format, filter, shard, limits, out),
+            Ok(None) => {}
+            Err(err) => {
+                return out(Walked::Unreadable {
+                    path: path.display().to_string(),
+                    code: "io",
+                    message: err.to_string(),
+                })
+            }
+        }
     }
-    Some(match entry.metadata() {
+    if !(named || filter.accepts(entry.file_name())) || shard.is_some_and(|s| !s.owns(&key)) {
+        return ControlFlow::Continue(());
+    }
+    out(match entry.metadata() {
         Ok(meta) => Walked::File(ArchiveFile {
             path: path.to_path_buf(),
             key,
             size: meta.len(),
             mtime: meta.modified().ok().map(DateTime::<Utc>::from),
+            member: None,
         }),
         Err(err) => Walked::Unreadable {
             path: path.display().to_string(),
+            code: "io",
             message: err.to_string(),
         },
     })
+}
+
+/// The members of the packed input at `path` (keyed under `key`) this shard owns, and its
+/// problems.
+fn unpack(
+    path: &Path,
+    key: &str,
+    format: packed::Format,
+    filter: &FileFilter,
+    shard: Option<Shard>,
+    limits: &Limits,
+    out: &mut dyn FnMut(Walked) -> ControlFlow<()>,
+) -> ControlFlow<()> {
+    let owns = |k: &str| shard.is_none_or(|s| s.owns(k));
+    let wanted = |member: &str| filter.accepts(member_file_name(member).as_ref());
+    let mut flow = ControlFlow::Continue(());
+    let read = packed::read(path, format, limits, &wanted, &mut |event| {
+        flow = match event {
+            Event::Member(m) => {
+                let member_key = format!("{key}!{}", m.name);
+                if !owns(&member_key) {
+                    return ControlFlow::Continue(());
+                }
+                out(Walked::File(ArchiveFile {
+                    path: path.to_path_buf(),
+                    key: member_key,
+                    size: m.size,
+                    mtime: m.mtime,
+                    member: Some(Box::new(PackedMember {
+                        archive: key.to_owned(),
+                        name: m.name,
+                        bytes: m.bytes,
+                    })),
+                }))
+            }
+            Event::Problem(p) => {
+                let (owner, shown) = match &p.member {
+                    Some(m) => (format!("{key}!{m}"), format!("{}!{m}", path.display())),
+                    None => (key.to_owned(), path.display().to_string()),
+                };
+                if !owns(&owner) {
+                    return ControlFlow::Continue(());
+                }
+                out(Walked::Unreadable {
+                    path: shown,
+                    code: p.code,
+                    message: p.message,
+                })
+            }
+        };
+        flow
+    });
+    match read {
+        Ok(_) => flow,
+        Err(err) if owns(key) => out(Walked::Unreadable {
+            path: path.display().to_string(),
+            code: "io",
+            message: err.to_string(),
+        }),
+        Err(_) => ControlFlow::Continue(()),
+    }
+}
+
+/// The file name of a member path (`a/b/c.txt` → `c.txt`), which `include`/`exclude` match.
+pub fn member_file_name(member: &str) -> &str {
+    member.rsplit('/').next().unwrap_or(member)
 }
 
 fn error_path(err: &ignore::Error) -> Option<String> {
@@ -256,7 +389,7 @@ mod tests {
         expected.push("archive/2024.txt".to_owned());
         let filter = FileFilter::new(&["*.txt".to_owned()], &[]).unwrap();
         let (tx, rx) = flume::unbounded();
-        walk(&[root], &filter, None, &tx, &|| false);
+        walk(&[root], &filter, None, &Limits::default(), &tx, &|| false);
         drop(tx);
         let chunks: Vec<Vec<Walked>> = rx.iter().collect();
         assert!(chunks

@@ -33,6 +33,14 @@ impl FileFilter {
         let name = Path::new(file_name);
         self.include.is_match(name) && !self.exclude.is_match(name)
     }
+
+    /// Whether a file is taken: accepted, or a packed input not excluded (its members are
+    /// what `include` then applies to).
+    pub fn takes(&self, file_name: &OsStr) -> bool {
+        self.accepts(file_name)
+            || (!self.exclude.is_match(Path::new(file_name))
+                && super::packed::has_packed_extension(&file_name.to_string_lossy()))
+    }
 }
 
 #[cfg(test)]

@@ -10,6 +10,9 @@ pub mod read;
 pub mod watch;
 
 pub use filter::FileFilter;
-pub use inbox::{AfterLoad, Claim, Fate, Inbox, InboxError, InboxSpec, QuarantineReport};
-pub use origin::Origin;
+pub use inbox::{
+    AfterLoad, Claim, Fate, Inbox, InboxError, InboxSpec, MemberFailure, MemberFate, PackedClaim,
+    QuarantineReport,
+};
+pub use origin::{InboxMember, Origin};
 pub use watch::WatchRules;

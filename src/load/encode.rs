@@ -117,8 +117,14 @@ pub fn article_bson(a: &Article) -> Vec<u8> {
         .int64("size", f.size);
     date(&mut w, "mtime", f.mtime.as_ref());
     w.string("sha256", &f.sha256)
-        .string("encoding", &f.encoding)
-        .end();
+        .string("encoding", &f.encoding);
+    if let Some(archive) = &f.archive {
+        w.string("archive", archive);
+    }
+    if let Some(member) = &f.member {
+        w.string("member", member);
+    }
+    w.end();
     let ingest = &a.ingest;
     w.document("ingest");
     if let Some(run_id) = &ingest.run_id {
@@ -194,6 +200,7 @@ fn capacity(a: &Article) -> usize {
     }
     let f = &a.source_file;
     n += f.path.len() + f.sha256.len() + f.encoding.len() + opt(&a.ingest.run_id);
+    n += opt(&f.archive) + opt(&f.member);
     n += a.ingest.pipeline.len() + a.ingest.mode.len() + a.ingest.parser_version.len();
     n += a.furniture.iter().map(|s| s.len() + ELEMENT).sum::<usize>();
     n += a

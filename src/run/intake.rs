@@ -3,22 +3,28 @@
 //! before it goes on; archive trees are walked and what earlier backfills finished is skipped
 //! (`backfill`). The stage ends by dropping its sender, so the later stages drain and finish.
 
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use tracing::{info, warn, Instrument, Span};
 
+use super::workers::give_back;
 use super::{spawn_blocking_in, Job, Shared, FILE_CHUNK, WALK_QUEUE};
 use crate::backfill::resume::ProgressCheck;
 use crate::backfill::BackfillPlan;
 use crate::extract::archive::{self, Walked};
 use crate::extract::inbox::quarantined_files;
-use crate::extract::{watch, Claim, Fate, Inbox, Origin};
+use crate::extract::packed::{self, Event};
+use crate::extract::{watch, Claim, Inbox, InboxMember, MemberFailure, Origin, PackedClaim};
 use crate::settings::Pipeline;
 use crate::shutdown::Shutdown;
 use crate::stats::bump;
 use crate::telemetry::{FileClaimed, QueueDepth};
 
 type Intake = tokio::task::JoinHandle<Result<(), String>>;
+
+/// Members' bytes a chunk of them holds at most before it is sent on.
+const MEMBER_CHUNK_BYTES: usize = 1 << 20;
 
 /// Starts the intake of `job`, sending what it finds to `files`.
 pub(super) fn spawn(
@@ -81,9 +87,12 @@ fn walk(
     let (walk_tx, walk_rx) = flume::bounded::<Vec<Walked>>(WALK_QUEUE);
     let walker = {
         let (filter, roots, shard) = (pipeline.filter.clone(), plan.roots.clone(), plan.shard);
+        let limits = pipeline.packed;
         let (stats, shutdown) = (shared.stats.clone(), shutdown.clone());
         spawn_blocking_in(span.clone(), move || {
-            archive::walk(&roots, &filter, shard, &walk_tx, &|| shutdown.stopping());
+            archive::walk(&roots, &filter, shard, &limits, &walk_tx, &|| {
+                shutdown.stopping()
+            });
             stats.walk_finished();
         })
     };
@@ -146,53 +155,157 @@ impl<'a> Claims<'a> {
         self.shutdown.stopping()
     }
 
-    /// Hands claimed files to the workers, waiting while the queue is full; when intake stops
-    /// meanwhile, the files go back to the inbox.
+    /// Hands claimed files to the workers (a packed input's members, unpacked), waiting while
+    /// the queue is full; when intake stops meanwhile, the files go back to the inbox.
     fn send(&self, claims: Vec<Claim>) -> bool {
-        if claims.is_empty() {
-            return true;
-        }
         let stats = &self.shared.stats;
-        for claim in &claims {
-            bump(&stats.seen);
+        let mut claims = claims.into_iter();
+        let mut plain = Vec::new();
+        while let Some(claim) = claims.next() {
             FileClaimed {
                 pipeline: &self.shared.pipelines[claim.pipeline],
             }
             .emit();
+            let format = packed_format(&claim);
+            let sent = match format {
+                None => {
+                    bump(&stats.seen);
+                    plain.push(Origin::Inbox(claim));
+                    continue;
+                }
+                Some(format) => match self.send_origins(std::mem::take(&mut plain)) {
+                    true => self.unpack(claim, format),
+                    false => {
+                        bump(&stats.seen);
+                        give_back(self.shared, Origin::Inbox(claim));
+                        false
+                    }
+                },
+            };
+            if !sent {
+                for rest in claims {
+                    bump(&stats.seen);
+                    give_back(self.shared, Origin::Inbox(rest));
+                }
+                return false;
+            }
+        }
+        self.send_origins(plain)
+    }
+
+    /// Sends the members of a claimed packed input on, and tells the inbox when they are all
+    /// on their way (or the unpacking stopped), so that it can settle the archive with its
+    /// last member.
+    fn unpack(&self, claim: Claim, format: packed::Format) -> bool {
+        let shared = self.shared;
+        let inbox = &shared.inboxes[claim.pipeline];
+        let limits = shared.packed[claim.pipeline];
+        let unit = PackedClaim::new(claim);
+        let (mut sent, mut problems, mut complete) = (0, Vec::new(), true);
+        let mut chunk: Vec<Origin> = Vec::with_capacity(FILE_CHUNK);
+        let mut chunk_bytes = 0;
+        let wanted = |member: &str| inbox.accepts_member(member);
+        let read = packed::read(&unit.claim.path, format, &limits, &wanted, &mut |event| {
+            match event {
+                Event::Member(m) => {
+                    bump(&shared.stats.seen);
+                    sent += 1;
+                    chunk_bytes += m.bytes.len();
+                    chunk.push(Origin::Packed(InboxMember {
+                        unit: unit.clone(),
+                        name: m.name,
+                        mtime: m.mtime,
+                        bytes: m.bytes,
+                    }));
+                    let full = chunk.len() >= FILE_CHUNK || chunk_bytes >= MEMBER_CHUNK_BYTES;
+                    if self.stopped() || (full && !self.send_origins(std::mem::take(&mut chunk))) {
+                        complete = false;
+                        return ControlFlow::Break(());
+                    }
+                    if full {
+                        chunk_bytes = 0;
+                    }
+                }
+                Event::Problem(p) => problems.push(MemberFailure {
+                    member: p.member.unwrap_or_default(),
+                    code: p.code.to_owned(),
+                    message: p.message,
+                    line: None,
+                }),
+            }
+            ControlFlow::Continue(())
+        });
+        if let Err(e) = read {
+            problems.push(MemberFailure {
+                member: String::new(),
+                code: "io".to_owned(),
+                message: e.to_string(),
+                line: None,
+            });
+        }
+        if !complete {
+            for origin in chunk.drain(..) {
+                give_back(shared, origin);
+            }
+        } else if !self.send_origins(std::mem::take(&mut chunk)) {
+            complete = false;
+        }
+        inbox.unpacked(
+            &unit,
+            sent,
+            problems,
+            complete,
+            &shared.stats,
+            &shared.run_id,
+        );
+        complete
+    }
+
+    /// Hands files to the workers, waiting while the queue is full; when intake stops
+    /// meanwhile, they go back.
+    fn send_origins(&self, mut origins: Vec<Origin>) -> bool {
+        if origins.is_empty() {
+            return true;
         }
         QueueDepth {
             queue: "claims",
             depth: self.files.len() as u64,
         }
         .emit();
-        let mut item: Vec<Origin> = claims.into_iter().map(Origin::Inbox).collect();
-        let give_back = |back: Vec<Origin>| {
+        let give_back_all = |back: Vec<Origin>| {
             for origin in back {
-                if let Origin::Inbox(claim) = origin {
-                    self.shared.inboxes[claim.pipeline].dispose(&claim, Fate::Returned, stats);
-                }
+                give_back(self.shared, origin);
             }
         };
         loop {
             match self
                 .files
-                .send_timeout(item, std::time::Duration::from_millis(100))
+                .send_timeout(origins, std::time::Duration::from_millis(100))
             {
                 Ok(()) => return true,
                 Err(flume::SendTimeoutError::Timeout(back)) => {
                     if self.stopped() {
-                        give_back(back);
+                        give_back_all(back);
                         return false;
                     }
-                    item = back;
+                    origins = back;
                 }
                 Err(flume::SendTimeoutError::Disconnected(back)) => {
-                    give_back(back);
+                    give_back_all(back);
                     return false;
                 }
             }
         }
     }
+}
+
+/// The format of a claimed packed input; `None` for a plain file (or one that cannot be read:
+/// the parse says why).
+fn packed_format(claim: &Claim) -> Option<packed::Format> {
+    if !packed::has_packed_extension(&claim.name.to_string_lossy()) {
+        return None;
+    }
+    packed::sniff(&claim.path).ok().flatten()
 }
 
 /// Takes over what crashed runs left in `processing/`: first, as they were taken from the

@@ -29,6 +29,7 @@ use serde::Serialize;
 use tracing::{error, info_span, Instrument, Span};
 
 use crate::backfill::BackfillPlan;
+use crate::extract::packed::Limits;
 use crate::extract::{Inbox, Origin, WatchRules};
 use crate::health::Health;
 use crate::load::{Loader, Prepared};
@@ -154,6 +155,8 @@ struct Shared {
     health: Arc<Health>,
     /// How long database operations are retried (`None`: for ever).
     budget: Option<Duration>,
+    /// Per pipeline, the bounds on a packed input.
+    packed: Vec<Limits>,
     /// Items handed to the batcher and not yet taken (the `parsed` queue depth).
     parsed_waiting: AtomicU64,
     /// Numbers the backfill progress pages of the run, across its writers.
@@ -251,6 +254,7 @@ impl Run {
             } else {
                 self.load.retry_budget()
             },
+            packed: self.pipelines.iter().map(|p| p.packed).collect(),
             parsed_waiting: AtomicU64::new(0),
             page_numbers: AtomicU64::new(0),
         });

@@ -9,9 +9,9 @@ use chrono::Utc;
 use tracing::Span;
 
 use super::{spawn_blocking_in, Item, Shared, ITEM_CHUNK};
-use crate::extract::{Fate, Origin, QuarantineReport};
+use crate::extract::{Fate, MemberFailure, MemberFate, Origin, QuarantineReport};
 use crate::load::Prepared;
-use crate::parse::{Parsed, Parser, Source};
+use crate::parse::{Member, Parsed, Parser, Source};
 use crate::shutdown::Shutdown;
 use crate::stats::bump;
 use crate::transform::{ParseOptions, TransformError, TransformErrorKind};
@@ -99,13 +99,22 @@ impl Worker {
             return;
         }
         let shown: Vec<String> = chunk.iter().map(Origin::shown).collect();
+        let archives: Vec<Option<String>> = chunk
+            .iter()
+            .map(|o| match o {
+                Origin::Packed(m) => Some(m.unit.name()),
+                _ => None,
+            })
+            .collect();
         let sources: Vec<Source<'_>> = chunk
             .iter()
             .zip(&shown)
-            .map(|(o, shown)| Source {
+            .zip(&archives)
+            .map(|((o, shown), archive)| Source {
                 path: o.path(),
                 shown,
                 opts: &self.options[o.pipeline()],
+                member: member_of(o, archive.as_deref()),
             })
             .collect();
         let mut parsed: Vec<Option<Parsed>> = Vec::with_capacity(chunk.len());
@@ -140,6 +149,21 @@ impl Worker {
             })
         });
         match (origin, result) {
+            (Origin::Packed(member), Err(e)) => {
+                let inbox = &self.shared.inboxes[member.unit.claim.pipeline];
+                let failure = MemberFailure {
+                    member: member.name,
+                    code: e.code().to_owned(),
+                    message: e.kind.to_string(),
+                    line: e.line,
+                };
+                inbox.settle_member(
+                    &member.unit,
+                    MemberFate::Failed(failure),
+                    &self.shared.stats,
+                    &self.shared.run_id,
+                );
+            }
             (Origin::Inbox(claim), Err(e)) => {
                 let inbox = &self.shared.inboxes[claim.pipeline];
                 let report = QuarantineReport {
@@ -150,6 +174,7 @@ impl Worker {
                     pipeline: inbox.pipeline_name.clone(),
                     run_id: self.shared.run_id.clone(),
                     time: Utc::now(),
+                    members: Vec::new(),
                 };
                 inbox.dispose(&claim, Fate::Quarantined(&report), &self.shared.stats);
             }
@@ -162,13 +187,39 @@ impl Worker {
     }
 }
 
-/// A file the run will not write: an inbox file back to its inbox; an archive file is simply
-/// not recorded as done, so the next run finds it.
+/// A file the run will not write: an inbox file back to its inbox (a packed input's, with its
+/// archive); an archive file is simply not recorded as done, so the next run finds it.
 pub(super) fn give_back(shared: &Shared, origin: Origin) {
     match origin {
         Origin::Inbox(claim) => {
             shared.inboxes[claim.pipeline].dispose(&claim, Fate::Returned, &shared.stats)
         }
+        Origin::Packed(member) => shared.inboxes[member.unit.claim.pipeline].settle_member(
+            &member.unit,
+            MemberFate::Returned,
+            &shared.stats,
+            &shared.run_id,
+        ),
         Origin::Archive(_) => bump(&shared.stats.failed),
+    }
+}
+
+/// What the parser needs of a member of a packed input (`archive`: the name of an inbox
+/// member's archive).
+fn member_of<'a>(origin: &'a Origin, archive: Option<&'a str>) -> Option<Member<'a>> {
+    match origin {
+        Origin::Packed(m) => Some(Member {
+            archive: archive.unwrap_or_default(),
+            name: &m.name,
+            bytes: &m.bytes,
+            mtime: m.mtime,
+        }),
+        Origin::Archive(f) => f.member.as_deref().map(|m| Member {
+            archive: &m.archive,
+            name: &m.name,
+            bytes: &m.bytes,
+            mtime: f.mtime,
+        }),
+        Origin::Inbox(_) => None,
     }
 }

@@ -15,7 +15,7 @@ use tracing::{error, info_span, warn, Instrument, Span};
 use super::workers::give_back;
 use super::{Item, Shared};
 use crate::backfill::{ReportLine, ReportSink};
-use crate::extract::{Fate, Origin, QuarantineReport};
+use crate::extract::{Fate, MemberFailure, MemberFate, Origin, QuarantineReport};
 use crate::load::retry::retry_until;
 use crate::load::{
     BatchWrite, LoadError, Outcome, Prepared, ProgressEntry, ProgressPages, Receipt,
@@ -231,6 +231,7 @@ impl Writer {
                                     pipeline: inbox.pipeline_name.clone(),
                                     run_id: shared.run_id.clone(),
                                     time: now,
+                                    members: Vec::new(),
                                 };
                                 inbox.dispose(&claim, Fate::Quarantined(&r), &shared.stats);
                             }
@@ -238,6 +239,27 @@ impl Writer {
                                 inbox.dispose(&claim, Fate::Loaded { at: now }, &shared.stats)
                             }
                         }
+                    }
+                    Origin::Packed(member) => {
+                        let fate = match fate {
+                            Settled::Quarantined {
+                                code,
+                                message,
+                                line,
+                            } => MemberFate::Failed(MemberFailure {
+                                member: member.name,
+                                code: code.to_owned(),
+                                message,
+                                line,
+                            }),
+                            Settled::Loaded { .. } => MemberFate::Loaded,
+                        };
+                        shared.inboxes[member.unit.claim.pipeline].settle_member(
+                            &member.unit,
+                            fate,
+                            &shared.stats,
+                            &shared.run_id,
+                        );
                     }
                     Origin::Archive(file) => {
                         let (label, code) = match &fate {
@@ -258,7 +280,7 @@ impl Writer {
                                 .emit();
                                 if let Some(report) = &report {
                                     report.write(&ReportLine {
-                                        path: &file.path.display().to_string(),
+                                        path: &file.location(),
                                         code,
                                         message,
                                         line: *line,

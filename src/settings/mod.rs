@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::extract::packed::Limits;
 use crate::load::WriteApi;
 
 mod pipeline;
@@ -73,6 +74,8 @@ pub struct Settings {
     pub http: HttpSettings,
     #[serde(default)]
     pub daemon: DaemonSettings,
+    #[serde(default)]
+    pub archive: ArchiveSettings,
     /// The file these settings came from, when one was read.
     #[serde(skip)]
     pub file: Option<PathBuf>,
@@ -160,6 +163,54 @@ pub struct HttpSettings {
     /// Where the daemon serves `/healthz`, `/readyz` and `/metrics`.
     #[serde(default = "default_listen")]
     pub listen: String,
+}
+
+/// Bounds on one packed input (a zip, a tar…): a decompression bomb stops there, with a
+/// reason, and what was read before it loads.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArchiveSettings {
+    /// Entries one archive may hold.
+    #[serde(default = "default_archive_max_members")]
+    pub max_members: u64,
+    /// Uncompressed bytes one archive may hold, in all.
+    #[serde(default = "default_archive_max_total_bytes")]
+    pub max_total_bytes: u64,
+    /// Uncompressed bytes per byte of the archive on disk.
+    #[serde(default = "default_archive_max_ratio")]
+    pub max_ratio: u64,
+}
+
+impl Default for ArchiveSettings {
+    fn default() -> Self {
+        ArchiveSettings {
+            max_members: default_archive_max_members(),
+            max_total_bytes: default_archive_max_total_bytes(),
+            max_ratio: default_archive_max_ratio(),
+        }
+    }
+}
+
+impl ArchiveSettings {
+    /// The limits of a pipeline's packed inputs: a member is a file, bounded like one.
+    pub fn limits(&self, max_file_bytes: u64) -> Limits {
+        Limits {
+            max_members: self.max_members,
+            max_total_bytes: self.max_total_bytes,
+            max_ratio: self.max_ratio,
+            max_member_bytes: max_file_bytes,
+        }
+    }
+}
+
+fn default_archive_max_members() -> u64 {
+    1_000_000
+}
+fn default_archive_max_total_bytes() -> u64 {
+    64 << 30
+}
+fn default_archive_max_ratio() -> u64 {
+    100
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -350,6 +401,14 @@ impl Settings {
                 "must be between 1 and 64",
             ));
         }
+        let a = &self.archive;
+        if a.max_members == 0 || a.max_total_bytes == 0 || a.max_ratio == 0 {
+            return Err(SettingsError::invalid(
+                file,
+                "archive",
+                "max_members, max_total_bytes and max_ratio must be positive",
+            ));
+        }
         if self.mongodb.database.is_empty() || self.mongodb.collection.is_empty() {
             return Err(SettingsError::invalid(
                 file,
@@ -383,6 +442,9 @@ impl Settings {
             .iter()
             .map(|f| Pipeline::load(f))
             .collect::<Result<Vec<_>, _>>()?;
+        for p in &mut pipelines {
+            p.packed = self.archive.limits(p.max_file_bytes);
+        }
         pipelines.sort_by(|a, b| a.name.cmp(&b.name));
         for pair in pipelines.windows(2) {
             if pair[0].name == pair[1].name {

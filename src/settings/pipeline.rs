@@ -6,6 +6,7 @@ use chrono_tz::Tz;
 use serde::Deserialize;
 
 use super::{resolve, SettingsError};
+use crate::extract::packed::Limits;
 use crate::extract::{AfterLoad, FileFilter, InboxSpec, WatchRules};
 use crate::transform::{EncodingSetting, OnMissingId, ParseOptions, DEFAULT_MAX_FILE_BYTES};
 
@@ -79,6 +80,8 @@ pub struct Pipeline {
     pub watch: WatchRules,
     /// Matches file names (not paths) against `include` minus `exclude`.
     pub filter: FileFilter,
+    /// Bounds on a packed input and its members (the settings' `archive` section).
+    pub packed: Limits,
     /// The pipeline file.
     pub file: PathBuf,
 }
@@ -159,6 +162,7 @@ impl Pipeline {
             max_file_bytes: raw.max_file_bytes,
             watch,
             filter,
+            packed: super::ArchiveSettings::default().limits(raw.max_file_bytes),
             file: file.to_path_buf(),
         })
     }

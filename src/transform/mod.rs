@@ -580,6 +580,8 @@ pub fn transform(raw: &RawFile<'_>, opts: &ParseOptions) -> Result<Article, Tran
             mtime: raw.mtime,
             sha256: hex::encode(raw_digest),
             encoding: decoded.encoding.to_owned(),
+            archive: None,
+            member: None,
         },
         ingest: Ingest {
             run_id: None,

@@ -32,6 +32,7 @@
 mod dispose;
 mod files;
 mod owner;
+mod packed;
 mod replay;
 
 use std::ffi::{OsStr, OsString};
@@ -51,6 +52,7 @@ use files::{
 };
 pub use files::{fit_name, write_atomically};
 use owner::Owner;
+pub use packed::{MemberFailure, MemberFate, PackedClaim};
 use replay::report_path;
 pub use replay::{quarantined_files, Quarantined};
 
@@ -118,6 +120,9 @@ pub struct QuarantineReport {
     pub pipeline: String,
     pub run_id: String,
     pub time: DateTime<Utc>,
+    /// A packed input's members that did not load.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<MemberFailure>,
 }
 
 /// One pipeline's inbox and work directories.
@@ -343,7 +348,7 @@ impl Inbox {
                 return None;
             }
             let name = entry.file_name();
-            self.filter.accepts(&name).then_some(name)
+            self.filter.takes(&name).then_some(name)
         }))
     }
 
@@ -441,9 +446,15 @@ impl Inbox {
         }
     }
 
+    /// Does the pipeline take this member of a packed input (by its file name)?
+    pub fn accepts_member(&self, member: &str) -> bool {
+        self.filter
+            .accepts(super::archive::member_file_name(member).as_ref())
+    }
+
     /// Does the pipeline take files of this name?
     pub fn accepts(&self, name: &OsStr) -> bool {
-        self.filter.accepts(name)
+        self.filter.takes(name)
     }
 
     fn claim_name(&self, name: &OsStr) -> OsString {
