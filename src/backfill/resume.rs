@@ -24,6 +24,8 @@ use crate::telemetry::Operation;
 const FILE_CHUNK: usize = 16;
 /// Directories whose finished files the check keeps between batches.
 const FINISHED_DIRS: usize = 64;
+/// Members' bytes the check holds at most while it fills a lookup batch.
+const PENDING_BYTES: usize = 32 << 20;
 /// How long the check waits to fill a lookup batch.
 const WALK_LINGER: Duration = Duration::from_millis(100);
 
@@ -181,6 +183,8 @@ impl ProgressCheck {
         files: flume::Sender<Vec<Origin>>,
     ) -> Result<(), String> {
         let mut pending: Vec<ArchiveFile> = Vec::with_capacity(self.batch);
+        // Members of packed inputs carry their bytes: a batch of big ones is checked early.
+        let mut pending_bytes = 0;
         let mut finished = FinishedDirs::new(FINISHED_DIRS);
         let mut chunk = Vec::new().into_iter();
         loop {
@@ -205,8 +209,9 @@ impl ProgressCheck {
             match next {
                 Some(Walked::File(f)) => {
                     bump(&self.stats.seen);
+                    pending_bytes += f.member.as_ref().map_or(0, |m| m.bytes.len());
                     pending.push(f);
-                    if pending.len() < self.batch {
+                    if pending.len() < self.batch && pending_bytes < PENDING_BYTES {
                         continue;
                     }
                 }
@@ -238,6 +243,7 @@ impl ProgressCheck {
                 return Ok(());
             }
             let batch = std::mem::take(&mut pending);
+            pending_bytes = 0;
             self.load_dirs(&mut finished, &batch).await?;
             let sources = self.stored_sources(&finished, &batch).await?;
             let mut chunk = Vec::with_capacity(FILE_CHUNK);
