@@ -82,21 +82,36 @@ impl Parser {
         skip: &dyn Fn() -> bool,
         mut each: impl FnMut(usize, Option<Parsed>),
     ) {
+        // Members are in memory already: only files on disk are read.
         let wanted: Vec<(&Path, u64)> = files
             .iter()
+            .filter(|f| f.member.is_none())
             .map(|f| (f.path, f.opts.max_file_bytes))
             .collect();
-        let batch = self.reader.read_batch(&wanted);
-        debug_assert_eq!(batch.len(), files.len());
-        for (i, (source, read)) in files.iter().zip(batch).enumerate() {
+        let mut batch = self.reader.read_batch(&wanted).into_iter();
+        for (i, source) in files.iter().enumerate() {
+            let read = match source.member {
+                Some(_) => None,
+                None => batch.next().flatten(),
+            };
             if skip() {
                 each(i, None);
                 continue;
             }
-            // Left out of the batch (a big file, or no batching here): read alone, now.
-            let read =
-                read.unwrap_or_else(|| read::read_file(source.path, source.opts.max_file_bytes));
-            each(i, Some(parse_read(source, read, tally)));
+            let parsed = match &source.member {
+                Some(m) => {
+                    let mtime = m.mtime.map(|t| t.fixed_offset());
+                    parse_bytes(source, Ok((m.bytes, mtime)), tally)
+                }
+                None => {
+                    // Left out of the batch (a big file, or no batching here): read alone.
+                    let read = read.unwrap_or_else(|| {
+                        read::read_file(source.path, source.opts.max_file_bytes)
+                    });
+                    parse_read(source, read, tally)
+                }
+            };
+            each(i, Some(parsed));
         }
     }
 }

@@ -116,7 +116,11 @@ async fn every_format_loads_in_a_backfill_with_its_members_named() {
         let first = 700_000 + 100 * i as u64;
         let members = good_members(first, 20, "2024/01/");
         expected.extend((first..first + 20).map(|id| format!("test-daily:{id}")));
-        let ext = if *format == "zip-stored" { "zip" } else { format };
+        let ext = if *format == "zip-stored" {
+            "zip"
+        } else {
+            format
+        };
         pack(&tree.join(format!("{i}/export.{ext}")), format, &members);
     }
     // Single compressed files: one member each, named without the compression extension.
@@ -303,7 +307,10 @@ async fn an_archive_in_an_inbox_is_done_with_its_last_member_and_lists_its_failu
         "tar.gz",
         &[("x/empty.txt".into(), Vec::new())],
     );
-    ws.drop_file("content_731000.txt", article(731_000, "散件", &paragraphs(1, 1)));
+    ws.drop_file(
+        "content_731000.txt",
+        article(731_000, "散件", &paragraphs(1, 1)),
+    );
 
     ws.cmd().args(["run", "--once"]).assert().code(0);
 
@@ -335,7 +342,10 @@ async fn an_archive_in_an_inbox_is_done_with_its_last_member_and_lists_its_failu
         ])
     );
     let quarantine = ws.files("quarantine");
-    assert!(quarantine.contains(&"broken.tar.gz".to_owned()), "{quarantine:?}");
+    assert!(
+        quarantine.contains(&"broken.tar.gz".to_owned()),
+        "{quarantine:?}"
+    );
     let q: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(ws.work.join("quarantine/broken.tar.gz.error.json")).unwrap(),
     )
@@ -494,7 +504,9 @@ async fn hostile_archives_get_a_clear_outcome_and_their_readable_members_load() 
     let settings = std::fs::read_to_string(&ws.config).unwrap();
     std::fs::write(
         &ws.config,
-        format!("{settings}[archive]\nmax_members = 50\nmax_total_bytes = 4000000\nmax_ratio = 50\n"),
+        format!(
+            "{settings}[archive]\nmax_members = 50\nmax_total_bytes = 4000000\nmax_ratio = 50\n"
+        ),
     )
     .unwrap();
     let archive = tempfile::tempdir().unwrap();
@@ -529,10 +541,16 @@ async fn hostile_archives_get_a_clear_outcome_and_their_readable_members_load() 
         .unwrap();
     std::fs::write(tree.join("links.tar"), b.into_inner().unwrap()).unwrap();
     // Encrypted and unsupported zip entries.
-    let mut enc = zip_bytes(&good_members(760_020, 1, ""), zip::CompressionMethod::Stored);
+    let mut enc = zip_bytes(
+        &good_members(760_020, 1, ""),
+        zip::CompressionMethod::Stored,
+    );
     mark_encrypted(&mut enc);
     std::fs::write(tree.join("encrypted.zip"), enc).unwrap();
-    let mut bz = zip_bytes(&good_members(760_030, 1, ""), zip::CompressionMethod::Stored);
+    let mut bz = zip_bytes(
+        &good_members(760_030, 1, ""),
+        zip::CompressionMethod::Stored,
+    );
     mark_bzip2(&mut bz);
     std::fs::write(tree.join("bzip2.zip"), bz).unwrap();
     // Truncated: the first members load, the rest is reported.
@@ -548,7 +566,10 @@ async fn hostile_archives_get_a_clear_outcome_and_their_readable_members_load() 
     let bomb = vec![("bomb/content_760300.txt".to_owned(), vec![b'a'; 3_000_000])];
     pack(&tree.join("bomb.tar.zst"), "tar.zst", &bomb);
     // An archive inside an archive: refused, not opened.
-    let inner = zip_bytes(&good_members(760_400, 1, ""), zip::CompressionMethod::Deflated);
+    let inner = zip_bytes(
+        &good_members(760_400, 1, ""),
+        zip::CompressionMethod::Deflated,
+    );
     let mut outer = good_members(760_401, 1, "");
     outer.push(("inner.zip".into(), inner));
     pack(&tree.join("nested.zip"), "zip", &outer);
@@ -564,13 +585,12 @@ async fn hostile_archives_get_a_clear_outcome_and_their_readable_members_load() 
 
     assert_eq!(snapshot(archive.path()), before, "nothing written anywhere");
     let lines = report_lines(&report);
-    let by_code: BTreeMap<String, Vec<String>> =
-        lines.iter().fold(BTreeMap::new(), |mut m, l| {
-            m.entry(l["code"].as_str().unwrap().to_owned())
-                .or_default()
-                .push(l["path"].as_str().unwrap().to_owned());
-            m
-        });
+    let by_code: BTreeMap<String, Vec<String>> = lines.iter().fold(BTreeMap::new(), |mut m, l| {
+        m.entry(l["code"].as_str().unwrap().to_owned())
+            .or_default()
+            .push(l["path"].as_str().unwrap().to_owned());
+        m
+    });
     for code in [
         "unsafe_path",
         "link_member",
@@ -593,10 +613,19 @@ async fn hostile_archives_get_a_clear_outcome_and_their_readable_members_load() 
             "{id} did not load: {loaded:?}"
         );
     }
-    assert!(!loaded.contains("test-daily:760400"), "the nested archive was opened");
-    let truncated = loaded.iter().filter(|id| id.starts_with("test-daily:7601")).count();
+    assert!(
+        !loaded.contains("test-daily:760400"),
+        "the nested archive was opened"
+    );
+    let truncated = loaded
+        .iter()
+        .filter(|id| id.starts_with("test-daily:7601"))
+        .count();
     assert!(truncated > 0 && truncated < 40, "truncated: {truncated}");
-    let many = loaded.iter().filter(|id| id.starts_with("test-daily:7602")).count();
+    let many = loaded
+        .iter()
+        .filter(|id| id.starts_with("test-daily:7602"))
+        .count();
     assert!(many <= 50, "too many members: {many}");
     ws.cleanup().await;
 }

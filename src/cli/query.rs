@@ -77,7 +77,7 @@ pub fn inspect(settings: &Settings, args: InspectArgs) -> anyhow::Result<u8> {
         let shown_archive = archive.display().to_string();
         let wanted = |name: &str| match &member {
             Some(m) => name == m,
-            None => pipeline.filter.accepts(member_file_name(name).as_ref()),
+            None => pipeline.filter.takes(member_file_name(name).as_ref()),
         };
         let mut found = false;
         let mut written = Ok(());

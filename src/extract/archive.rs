@@ -281,7 +281,8 @@ fn visit(
 }
 
 /// The members of the packed input at `path` (keyed under `key`) this shard owns, and its
-/// problems.
+/// problems. A member is taken as a file is: by `include`/`exclude`, or as a packed input
+/// (which is then refused as nested, with a reason, rather than passed over in silence).
 fn unpack(
     path: &Path,
     key: &str,
@@ -292,7 +293,7 @@ fn unpack(
     out: &mut dyn FnMut(Walked) -> ControlFlow<()>,
 ) -> ControlFlow<()> {
     let owns = |k: &str| shard.is_none_or(|s| s.owns(k));
-    let wanted = |member: &str| filter.accepts(member_file_name(member).as_ref());
+    let wanted = |member: &str| filter.takes(member_file_name(member).as_ref());
     let mut flow = ControlFlow::Continue(());
     let read = packed::read(path, format, limits, &wanted, &mut |event| {
         flow = match event {

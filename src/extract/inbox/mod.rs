@@ -449,7 +449,7 @@ impl Inbox {
     /// Does the pipeline take this member of a packed input (by its file name)?
     pub fn accepts_member(&self, member: &str) -> bool {
         self.filter
-            .accepts(super::archive::member_file_name(member).as_ref())
+            .takes(super::archive::member_file_name(member).as_ref())
     }
 
     /// Does the pipeline take files of this name?

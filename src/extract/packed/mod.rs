@@ -19,7 +19,6 @@ mod single;
 mod tarball;
 mod zipfile;
 
-
 /// What kind of packed input a file is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
