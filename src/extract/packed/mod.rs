@@ -19,6 +19,8 @@ mod single;
 mod tarball;
 mod zipfile;
 
+#[cfg(test)]
+mod tests;
 
 /// What kind of packed input a file is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
