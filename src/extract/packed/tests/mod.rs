@@ -407,3 +407,31 @@ fn visit_stops_the_read_and_a_missing_file_is_an_error() {
     )
     .is_err());
 }
+
+#[test]
+fn sniff_falls_back_on_the_name_when_the_first_block_is_out_of_reach() {
+    // Four bits of entropy a byte: zstd's first block is compressed (raw blocks stream out at
+    // once) and far bigger than the few KB sniffed.
+    let dir = TempDir::new().unwrap();
+    let text: Vec<u8> = noise(300_000, 11)
+        .iter()
+        .map(|b| b'a' + (b & 0x0f))
+        .collect();
+    let tar = tar_bytes(&[("big.txt", &text)]);
+    let bytes = zst(&tar);
+    assert_eq!(
+        sniff(&put(&dir, "x.tar.zst", &bytes)).unwrap(),
+        Some(Format::TarZst)
+    );
+    assert_eq!(
+        sniff(&put(&dir, "x.tzst", &bytes)).unwrap(),
+        Some(Format::TarZst)
+    );
+    assert_eq!(
+        sniff(&put(&dir, "x.zst", &bytes)).unwrap(),
+        Some(Format::Zst)
+    );
+    // Read as the single file its name made it, it is a tar inside: refused, not misread.
+    let got = read_all(&dir.path().join("x.zst"), Format::Zst);
+    assert_eq!(got.codes(), vec!["nested_archive"]);
+}
