@@ -226,7 +226,11 @@ fn decoder<'a, R: io::BufRead + 'a>(format: Format, reader: R) -> io::Result<Box
         Format::Gz | Format::TarGz => Box::new(flate2::bufread::MultiGzDecoder::new(reader)),
         Format::Zst | Format::TarZst => Box::new(zstd::stream::read::Decoder::with_buffer(reader)?),
         Format::Xz | Format::TarXz => {
-            Box::new(liblzma::bufread::XzDecoder::new_multi_decoder(reader))
+            // The stream decoder (not the auto one): `.xz` only, never legacy `.lzma`.
+            let flags = liblzma::stream::CONCATENATED;
+            let stream = liblzma::stream::Stream::new_stream_decoder(XZ_MEMLIMIT, flags)
+                .map_err(io::Error::other)?;
+            Box::new(liblzma::bufread::XzDecoder::new_stream(reader, stream))
         }
         Format::Zip | Format::Tar => Box::new(reader),
     })

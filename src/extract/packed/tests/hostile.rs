@@ -401,3 +401,28 @@ fn a_flipped_byte_inside_a_compressed_stream_ends_in_corrupt() {
         assert_eq!(got.codes(), vec!["corrupt"], "{name}");
     }
 }
+
+#[test]
+fn an_xz_asking_for_gigabytes_of_dictionary_is_refused() {
+    let dir = TempDir::new().unwrap();
+    let mut bytes = xz(&tar_bytes(&[("a.txt", b"a")]));
+    // The block header after the 12-byte stream header: its size, flags (no sizes here), the
+    // LZMA2 filter (0x21, one property byte: the dictionary size), padding, then its CRC32.
+    let size = (usize::from(bytes[12]) + 1) * 4;
+    assert_eq!(
+        (bytes[13], bytes[14], bytes[15]),
+        (0x00, 0x21, 0x01),
+        "layout as expected"
+    );
+    bytes[16] = 40; // 4 GiB - 1
+    let mut crc = flate2::Crc::new();
+    crc.update(&bytes[12..12 + size - 4]);
+    bytes[12 + size - 4..12 + size].copy_from_slice(&crc.sum().to_le_bytes());
+    let got = read_all(&put(&dir, "huge-dict.tar.xz", &bytes), Format::TarXz);
+    assert_eq!((got.names().len(), got.codes()), (0, vec!["corrupt"]));
+    assert!(
+        got.problems[0].message.to_lowercase().contains("mem"),
+        "{}",
+        got.problems[0].message
+    );
+}
