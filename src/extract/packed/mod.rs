@@ -19,6 +19,9 @@ mod single;
 mod tarball;
 mod zipfile;
 
+#[cfg(test)]
+mod tests;
+
 /// What kind of packed input a file is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -61,7 +64,9 @@ impl Format {
 pub struct Limits {
     /// Entries read at most (members, directories and skipped entries alike).
     pub max_members: u64,
-    /// Uncompressed bytes of the members read, in all.
+    /// Uncompressed bytes of the members read, in all. Counted as the decoders produce them:
+    /// for a tar (plain or compressed) the whole stream, headers and skipped members included,
+    /// since decoding them is the work; for a zip the bytes of the members read.
     pub max_total_bytes: u64,
     /// Uncompressed bytes read per byte of the archive on disk, at most (checked once more
     /// than a megabyte was read).
@@ -196,19 +201,24 @@ pub fn looks_packed(head: &[u8]) -> bool {
         || compression(head).is_some()
 }
 
-/// Fills `buf` as far as the reader goes; `Err` carries what was read before the error.
-fn read_head(reader: &mut dyn Read, buf: &mut [u8]) -> Result<usize, usize> {
+/// Fills `buf` as far as the reader goes: how much was read, and the error that stopped it
+/// short, if one did.
+fn read_head(reader: &mut dyn Read, buf: &mut [u8]) -> (usize, Option<io::Error>) {
     let mut filled = 0;
     while filled < buf.len() {
         match reader.read(&mut buf[filled..]) {
             Ok(0) => break,
             Ok(n) => filled += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(_) => return Err(filled),
+            Err(e) => return (filled, Some(e)),
         }
     }
-    Ok(filled)
+    (filled, None)
 }
+
+/// Memory the xz decoder may take: `xz -9` needs 65 MiB; a header asking for gigabytes of
+/// dictionary is refused (a `corrupt` problem) rather than allocated.
+const XZ_MEMLIMIT: u64 = 256 << 20;
 
 /// A decoder for a single-file compression, over any reader.
 fn decoder<'a, R: io::BufRead + 'a>(format: Format, reader: R) -> io::Result<Box<dyn Read + 'a>> {
@@ -216,7 +226,11 @@ fn decoder<'a, R: io::BufRead + 'a>(format: Format, reader: R) -> io::Result<Box
         Format::Gz | Format::TarGz => Box::new(flate2::bufread::MultiGzDecoder::new(reader)),
         Format::Zst | Format::TarZst => Box::new(zstd::stream::read::Decoder::with_buffer(reader)?),
         Format::Xz | Format::TarXz => {
-            Box::new(liblzma::bufread::XzDecoder::new_multi_decoder(reader))
+            // The stream decoder (not the auto one): `.xz` only, never legacy `.lzma`.
+            let flags = liblzma::stream::CONCATENATED;
+            let stream = liblzma::stream::Stream::new_stream_decoder(XZ_MEMLIMIT, flags)
+                .map_err(io::Error::other)?;
+            Box::new(liblzma::bufread::XzDecoder::new_stream(reader, stream))
         }
         Format::Zip | Format::Tar => Box::new(reader),
     })
@@ -243,7 +257,10 @@ fn with_tar(single: Format) -> Format {
 pub fn sniff(path: &Path) -> io::Result<Option<Format>> {
     let mut file = File::open(path)?;
     let mut head = [0u8; HEAD];
-    let n = read_head(&mut file, &mut head).map_err(|_| io::Error::other("read failed"))?;
+    let (n, error) = read_head(&mut file, &mut head);
+    if let Some(e) = error {
+        return Err(e);
+    }
     let head = &head[..n];
     if head.starts_with(ZIP_LOCAL) || head.starts_with(ZIP_EMPTY) {
         return Ok(Some(Format::Zip));
@@ -257,22 +274,19 @@ pub fn sniff(path: &Path) -> io::Result<Option<Format>> {
     file.seek(SeekFrom::Start(0))?;
     let mut inner = [0u8; HEAD];
     let compressed = BufReader::new(file.take(SNIFF_COMPRESSED));
-    let seen = match decoder(single, compressed) {
-        Ok(mut d) => read_head(&mut d, &mut inner),
-        Err(_) => Err(0),
-    };
-    Ok(Some(match seen {
-        Ok(n) if is_tar(&inner[..n]) => with_tar(single),
-        // The whole stream was shorter than a tar header, or is not a tar.
-        Ok(_) => single,
-        Err(n) if n > TAR_MAGIC_AT + TAR_MAGIC.len() => {
-            if is_tar(&inner[..n]) {
-                with_tar(single)
-            } else {
-                single
-            }
+    let (n, stopped) = match decoder(single, compressed) {
+        Ok(mut d) => {
+            let (n, error) = read_head(&mut d, &mut inner);
+            (n, error.is_some())
         }
-        Err(_) => {
+        Err(_) => (0, true),
+    };
+    Ok(Some(match (n, stopped) {
+        _ if is_tar(&inner[..n]) => with_tar(single),
+        // The whole stream was shorter than a tar header, or is not a tar.
+        (_, false) => single,
+        (n, true) if n >= TAR_MAGIC_AT + TAR_MAGIC.len() => single,
+        (_, true) => {
             let name = path
                 .file_name()
                 .map(|n| n.to_string_lossy().to_ascii_lowercase());

@@ -36,6 +36,17 @@ fn kind(entry_type: EntryType) -> Kind {
 /// Reads every entry of the tar stream `reader` (already counted by the meter).
 pub(super) fn read(reader: impl Read, run: &mut Run) -> ControlFlow<()> {
     let mut archive = tar::Archive::new(reader);
+    entries(&mut archive, run)?;
+    // The tar ends at its end-of-archive blocks, before the compressed stream's own end: read
+    // on to it (counted, so the limits hold) so that a checksum or a truncation in the
+    // compression's trailer is seen, not taken for a clean end.
+    match std::io::copy(&mut archive.into_inner(), &mut std::io::sink()) {
+        Ok(_) => run.limit_crossed(),
+        Err(e) => run.corrupt(&format!("after the tar's end: {e}")),
+    }
+}
+
+fn entries<R: Read>(archive: &mut tar::Archive<R>, run: &mut Run) -> ControlFlow<()> {
     let entries = match archive.entries() {
         Ok(entries) => entries,
         Err(e) => return run.corrupt(&e),
