@@ -2,23 +2,29 @@
 //! in `corpus/`).
 //!
 //! ```text
-//! cargo run --release --example corpus -- --seed 42 --count 100000 --layout tree|flat OUT_DIR
+//! cargo run --release --example corpus -- --seed 42 --count 100000 --layout tree|flat|zip|tar-zst OUT_DIR
 //!     [--duplicate-share 0.05] [--correction-share 0.02] [--bad-share 0.005]
 //! ```
 //! `tree` writes `OUT_DIR/YYYY/MM/DD/NAME` (an archive, for `backfill`), `flat` writes every
-//! file into `OUT_DIR` (an inbox, for `run --once`). The same seed gives the same bytes, and a
+//! file into `OUT_DIR` (an inbox, for `run --once`), `zip` and `tar-zst` write the tree packed
+//! into one `OUT_DIR/corpus.zip` (deflate) or `OUT_DIR/corpus.tar.zst` (zstd level 3), for the
+//! packed-input benchmark. The same seed gives the same bytes, and a
 //! smaller count gives the first files of a larger one. Prints one summary line.
 
 use std::path::PathBuf;
 use std::time::Instant;
 
-use article_etl_corpus::{write_flat, write_tree, CorpusSpec};
+use std::io::Write;
+
+use article_etl_corpus::{generate, write_flat, write_tree, CorpusSpec, CorpusSummary};
 use clap::{Parser, ValueEnum};
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
 enum Layout {
     Tree,
     Flat,
+    Zip,
+    TarZst,
 }
 
 #[derive(Parser, Debug)]
@@ -57,6 +63,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let s = match args.layout {
         Layout::Tree => write_tree(&args.out_dir, spec)?,
         Layout::Flat => write_flat(&args.out_dir, spec)?,
+        Layout::Zip | Layout::TarZst => write_packed(&args.out_dir, spec, args.layout)?,
     };
     println!(
         "corpus seed={} layout={:?} files={} articles={} duplicates={} corrections={} bad={} bytes={} secs={:.2} dir={}",
@@ -72,4 +79,41 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         args.out_dir.display()
     );
     Ok(())
+}
+
+/// The tree layout packed into one archive in `dir`, streamed (one file in memory at a time).
+fn write_packed(
+    dir: &std::path::Path,
+    spec: CorpusSpec,
+    layout: Layout,
+) -> Result<CorpusSummary, Box<dyn std::error::Error>> {
+    std::fs::create_dir_all(dir)?;
+    let mut summary = CorpusSummary::default();
+    let name = |f: &article_etl_corpus::GeneratedFile| format!("{}/{}", f.rel_dir, f.name);
+    if layout == Layout::Zip {
+        let out = std::io::BufWriter::new(std::fs::File::create(dir.join("corpus.zip"))?);
+        let mut zip = zip::ZipWriter::new(out);
+        let options = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated);
+        for f in generate(spec) {
+            zip.start_file(name(&f), options)?;
+            zip.write_all(&f.bytes)?;
+            summary.add(&f);
+        }
+        zip.finish()?.flush()?;
+    } else {
+        let out = std::fs::File::create(dir.join("corpus.tar.zst"))?;
+        let mut tar = tar::Builder::new(zstd::Encoder::new(out, 3)?);
+        for f in generate(spec) {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(f.bytes.len() as u64);
+            header.set_mode(0o644);
+            header.set_mtime(1_700_000_000);
+            header.set_cksum();
+            tar.append_data(&mut header, name(&f), f.bytes.as_slice())?;
+            summary.add(&f);
+        }
+        tar.into_inner()?.finish()?.flush()?;
+    }
+    Ok(summary)
 }

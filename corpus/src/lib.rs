@@ -123,7 +123,8 @@ pub struct CorpusSummary {
 }
 
 impl CorpusSummary {
-    fn add(&mut self, f: &GeneratedFile) {
+    /// Counts one more file.
+    pub fn add(&mut self, f: &GeneratedFile) {
         self.files += 1;
         self.bytes += f.bytes.len() as u64;
         match f.kind {
