@@ -29,6 +29,7 @@ pub const WATCH_RENEWALS_TOTAL: &str = "article_etl_watch_renewals_total";
 pub const QUEUE_DEPTH: &str = "article_etl_queue_depth";
 pub const LAST_WRITE_TIMESTAMP_SECONDS: &str = "article_etl_last_write_timestamp_seconds";
 pub const DATABASE_UP: &str = "article_etl_database_up";
+pub const WRITERS: &str = "article_etl_writers";
 
 /// Every metric: name, kind, description (labels in the description).
 pub const METRICS: &[(&str, Kind, &str)] = &[
@@ -72,6 +73,11 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
         DATABASE_UP,
         Kind::Gauge,
         "1 when the last database operation succeeded",
+    ),
+    (
+        WRITERS,
+        Kind::Gauge,
+        "Batches written at once: fixed by load.writers, or chosen by the adaptive controller",
     ),
 ];
 
@@ -271,6 +277,15 @@ pub struct DatabaseUp(pub bool);
 impl DatabaseUp {
     pub fn emit(self) {
         metrics::gauge!(DATABASE_UP).set(if self.0 { 1.0 } else { 0.0 });
+    }
+}
+
+/// The number of batches written at once, as set or as the controller chose it.
+pub struct WriterConcurrency(pub usize);
+
+impl WriterConcurrency {
+    pub fn emit(self) {
+        metrics::gauge!(WRITERS).set(self.0 as f64);
     }
 }
 

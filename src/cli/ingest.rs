@@ -89,6 +89,18 @@ pub async fn connect_for_writing(settings: &Settings) -> anyhow::Result<Loader> 
             format!("cannot create the indexes: {e}"),
         )
     })?;
+    let writers = match settings.load.writers {
+        article_etl::settings::Writers::Auto => {
+            format!("auto (adaptive, up to {})", settings.load.max_writers)
+        }
+        article_etl::settings::Writers::Fixed(n) => n.to_string(),
+    };
+    tracing::info!(
+        write_api = ?loader.api(),
+        configured = ?settings.load.write_api,
+        writers = %writers,
+        "write path chosen: the insert/update commands unless load.write_api = \"bulk-write\""
+    );
     Ok(loader)
 }
 

@@ -42,14 +42,19 @@ const WIRE_VERSION_8_0: i32 = 25;
 /// How often the driver checks the server, unless the URI says (`heartbeatFrequencyMS`).
 const HEARTBEAT: Duration = Duration::from_secs(1);
 
-/// Which bulk write API to use.
+/// Which write commands to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum WriteApi {
-    /// `bulk-write` on MongoDB 8.0+, `legacy` before.
+    /// The `insert` and `update` commands (`legacy`) on every server. Measured side by side
+    /// (docs/benchmarks.md), `bulkWrite` was never faster for the one collection we write: it
+    /// exists for writes that span namespaces, and its per-operation results cost the server
+    /// more to build and us more to read.
     #[default]
     Auto,
+    /// The `bulkWrite` command (MongoDB 8.0+).
     BulkWrite,
+    /// The `insert` and `update` commands (every MongoDB from 6.0 on).
     Legacy,
 }
 
@@ -145,9 +150,13 @@ impl Loader {
             .map(|n| n as usize)
             .unwrap_or(16 * 1024 * 1024);
         let api = match api {
-            WriteApi::Auto if wire >= WIRE_VERSION_8_0 => WriteApi::BulkWrite,
             WriteApi::Auto => WriteApi::Legacy,
-            forced => forced,
+            WriteApi::BulkWrite if wire < WIRE_VERSION_8_0 => {
+                return Err(LoadError::Fatal(format!(
+                    "load.write_api = \"bulk-write\" needs MongoDB 8.0 or later (this server's maxWireVersion is {wire}); use \"auto\""
+                )));
+            }
+            chosen => chosen,
         };
         let write_concern = WriteConcern::majority();
         let coll = |name: &str| {

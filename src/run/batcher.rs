@@ -1,5 +1,7 @@
-//! The batcher: fills batches from the workers' items until one is full (by count or bytes)
-//! or has waited `batch_linger_ms`, and hands each to the next free writer.
+//! The batcher: fills batches from the workers' items until one is full (by count or bytes),
+//! has waited `batch_linger_ms`, or no more files are on their way (every worker waiting for
+//! files and none of their items queued: an idle daemon writes a file as soon as it is
+//! parsed, while under load batches still fill), and hands each to the next free writer.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -32,10 +34,24 @@ pub(super) async fn run(
         } else if batch.is_empty() {
             items.recv_async().await.ok().map(took)
         } else {
+            let idle = shared.workers_idle.notified();
+            tokio::pin!(idle);
+            idle.as_mut().enable();
+            let nothing_coming =
+                items.is_empty() && shared.busy_workers.load(Ordering::SeqCst) == 0;
             let wait = deadline.saturating_duration_since(Instant::now());
-            match tokio::time::timeout(wait, items.recv_async()).await {
-                Ok(r) => r.ok().map(took),
-                Err(_) => {
+            let received = if nothing_coming {
+                None
+            } else {
+                tokio::select! {
+                    r = items.recv_async() => Some(r),
+                    _ = tokio::time::sleep(wait) => None,
+                    _ = &mut idle => continue,
+                }
+            };
+            match received {
+                Some(r) => r.ok().map(took),
+                None => {
                     batch_bytes = 0;
                     if batches
                         .send_async(std::mem::take(&mut batch))

@@ -14,18 +14,20 @@
 //! archive files are simply left for the next run. See `docs/architecture.md`.
 
 mod batcher;
+pub mod concurrency;
 mod intake;
 pub mod record;
 mod workers;
 mod writer;
 
 use std::collections::BTreeMap;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use tokio::sync::Notify;
 use tracing::{error, info_span, Instrument, Span};
 
 use crate::backfill::BackfillPlan;
@@ -37,6 +39,7 @@ use crate::settings::{LoadSettings, Pipeline};
 use crate::shutdown::{Shutdown, Signal};
 use crate::stats::{Counts, RunStats};
 use crate::transform::TransformError;
+use concurrency::Concurrency;
 pub use record::RunSpool;
 
 /// Files waiting for a transform worker. Small: a claimed inbox file is a file taken from
@@ -119,6 +122,9 @@ pub struct RunReport {
     pub error: Option<String>,
     /// Backfill: where the quarantine report went.
     pub report_file: Option<String>,
+    /// Batches written at once when the run ended (`load.writers`, or as the adaptive
+    /// controller chose).
+    pub writers: u64,
 }
 
 /// A new run id: sortable by time, unique across machines.
@@ -161,6 +167,13 @@ struct Shared {
     parsed_waiting: AtomicU64,
     /// Numbers the backfill progress pages of the run, across its writers.
     page_numbers: AtomicU64,
+    /// How many batches are written at once.
+    concurrency: Concurrency,
+    /// Workers parsing or holding parsed files (not waiting for files): none, and nothing
+    /// queued for the batcher, means no file is on its way, so a batch need not linger.
+    busy_workers: AtomicUsize,
+    /// Told when a worker runs out of files.
+    workers_idle: Notify,
 }
 
 /// One run, ready to execute.
@@ -232,6 +245,7 @@ impl Run {
                 Job::Backfill(plan) => Some(plan.report.path.display().to_string()),
                 _ => None,
             },
+            writers: 0,
         };
         let spool = RunSpool::new(&self.pipelines);
         record::save_at_start(&self.loader, &report, &spool).await;
@@ -257,6 +271,9 @@ impl Run {
             packed: self.pipelines.iter().map(|p| p.packed).collect(),
             parsed_waiting: AtomicU64::new(0),
             page_numbers: AtomicU64::new(0),
+            concurrency: Concurrency::new(self.load.writers, self.load.max_writers),
+            busy_workers: AtomicUsize::new(0),
+            workers_idle: Notify::new(),
         });
         let (shutdown, drained) = Shutdown::new(self.signal.clone());
         let stage = |name: &'static str| info_span!("stage", stage = name, pipeline = %report.pipelines.join(","), run_id = %self.run_id);
@@ -300,7 +317,7 @@ impl Run {
             )
             .instrument(stage("batcher")),
         );
-        let writers: Vec<_> = (0..self.load.writers.max(1))
+        let writers: Vec<_> = (0..shared.concurrency.writers())
             .map(|_| {
                 writer::spawn(
                     &shared,
@@ -351,6 +368,7 @@ impl Run {
         if let Some(sink) = &backfill_report {
             sink.flush();
         }
+        report.writers = shared.concurrency.limit() as u64;
         report.counts = self.stats.snapshot();
         report.warnings = self.stats.warnings();
         report.ended_at = Some(Utc::now());

@@ -49,6 +49,7 @@ impl RunReport {
             "warnings": warnings,
             "error": self.error.clone(),
             "report_file": self.report_file.clone(),
+            "writers": n(self.writers),
             "host": hostname::get().map(|h| h.to_string_lossy().into_owned()).unwrap_or_default(),
             "pid": std::process::id() as i64,
             "version": env!("CARGO_PKG_VERSION"),

@@ -49,13 +49,20 @@ impl Worker {
     fn run(&self, files: &flume::Receiver<Vec<Origin>>, items: &flume::Sender<Vec<Item>>) {
         let mut parser = Parser::new();
         let mut done = Vec::with_capacity(ITEM_CHUNK);
+        let busy = &self.shared.busy_workers;
+        busy.fetch_add(1, Ordering::SeqCst);
         loop {
             let chunk = match files.try_recv() {
                 Ok(chunk) => chunk,
                 Err(flume::TryRecvError::Empty) => {
-                    // Nothing waiting: what is done goes on before this worker sleeps.
+                    // Nothing waiting: what is done goes on before this worker sleeps, and
+                    // the batcher learns that it need not wait for more.
                     self.hand_over(&mut done, items);
-                    match files.recv() {
+                    busy.fetch_sub(1, Ordering::SeqCst);
+                    self.shared.workers_idle.notify_waiters();
+                    let next = files.recv();
+                    busy.fetch_add(1, Ordering::SeqCst);
+                    match next {
                         Ok(chunk) => chunk,
                         Err(_) => break,
                     }
@@ -65,6 +72,8 @@ impl Worker {
             self.transform_chunk(chunk, &mut parser, &mut done, items);
         }
         self.hand_over(&mut done, items);
+        busy.fetch_sub(1, Ordering::SeqCst);
+        self.shared.workers_idle.notify_waiters();
     }
 
     /// Hands the finished items over to the batcher, waiting while its queue is full.

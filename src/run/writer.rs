@@ -44,8 +44,15 @@ pub(super) fn spawn(
             let mut last_error = None;
             // One disposal per writer at a time.
             let mut disposing: Option<tokio::task::JoinHandle<()>> = None;
-            while let Ok(batch) = batches.recv_async().await {
-                match writer.write(batch).await {
+            loop {
+                // A slot under the concurrency limit first, then a batch to write in it.
+                let slot = writer.shared.concurrency.acquire().await;
+                let Ok(batch) = batches.recv_async().await else {
+                    break;
+                };
+                let written = writer.write(batch).await;
+                drop(slot);
+                match written {
                     Ok(disposals) => {
                         if let Some(previous) = disposing.take() {
                             let _ = previous.await;
@@ -163,10 +170,16 @@ impl Writer {
             &self.shutdown,
             &shared.stats,
             || async {
+                let started = Instant::now();
                 let written = shared
                     .loader
                     .write_batch_resuming(&mut *batch.lock().await)
                     .await;
+                // Every attempt tells the concurrency controller: a failed one is its cue to
+                // write with fewer writers.
+                shared
+                    .concurrency
+                    .record(started.elapsed(), articles.len(), written.is_ok());
                 if matches!(&written, Err(e) if e.is_transient()) {
                     shared.health.set_db(false);
                 }

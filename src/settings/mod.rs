@@ -128,9 +128,13 @@ pub struct LoadSettings {
     /// Longest wait to fill a batch before writing what there is.
     #[serde(default = "default_batch_linger_ms")]
     pub batch_linger_ms: u64,
-    /// Batches written at the same time.
-    #[serde(default = "default_writers")]
-    pub writers: usize,
+    /// Batches written at the same time: a number, or `auto` (adapted as the run goes, up
+    /// to `max_writers`).
+    #[serde(default)]
+    pub writers: Writers,
+    /// With `writers = "auto"`: the most batches written at the same time.
+    #[serde(default = "default_max_writers")]
+    pub max_writers: usize,
     /// `run --once`: how long to keep retrying a failing batch before giving up (exit 1, the
     /// unfinished files back in the inbox). 0 gives up at the first transient error.
     #[serde(default = "default_retry_budget_ms")]
@@ -258,9 +262,45 @@ fn default_batch_linger_ms() -> u64 {
 fn default_server_selection_timeout_ms() -> u64 {
     10_000
 }
-fn default_writers() -> usize {
-    2
+fn default_max_writers() -> usize {
+    4
 }
+
+/// `load.writers`: a fixed count, or `auto`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Writers {
+    /// Adapted while the run goes (`crate::run::concurrency`).
+    #[default]
+    Auto,
+    Fixed(usize),
+}
+
+impl<'de> Deserialize<'de> for Writers {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // A number in the file, a string from the environment (`ARTICLE_ETL__LOAD__WRITERS=2`).
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Number(u64),
+            Text(String),
+        }
+        let invalid = |what: &str| {
+            serde::de::Error::custom(format!("{what}: expected \"auto\" or a number of writers"))
+        };
+        match Raw::deserialize(d)? {
+            Raw::Number(n) => usize::try_from(n)
+                .map(Writers::Fixed)
+                .map_err(|_| invalid(&n.to_string())),
+            Raw::Text(t) if t.trim() == "auto" => Ok(Writers::Auto),
+            Raw::Text(t) => t
+                .trim()
+                .parse()
+                .map(Writers::Fixed)
+                .map_err(|_| invalid(&format!("{t:?}"))),
+        }
+    }
+}
+
 fn default_retry_budget_ms() -> u64 {
     60_000
 }
@@ -290,7 +330,8 @@ impl Default for LoadSettings {
             batch_size: default_batch_size(),
             batch_bytes: default_batch_bytes(),
             batch_linger_ms: default_batch_linger_ms(),
-            writers: default_writers(),
+            writers: Writers::Auto,
+            max_writers: default_max_writers(),
             retry_budget_ms: default_retry_budget_ms(),
             write_api: WriteApi::default(),
         }
@@ -394,11 +435,15 @@ impl Settings {
                 "must start with mongodb:// or mongodb+srv://",
             ));
         }
-        if self.load.writers == 0 || self.load.writers > 64 {
+        let fixed = match self.load.writers {
+            Writers::Fixed(n) => n,
+            Writers::Auto => 1,
+        };
+        if fixed == 0 || fixed > 64 || self.load.max_writers == 0 || self.load.max_writers > 64 {
             return Err(SettingsError::invalid(
                 file,
                 "load.writers",
-                "must be between 1 and 64",
+                "load.writers (a number) and load.max_writers must be between 1 and 64",
             ));
         }
         let a = &self.archive;
