@@ -3,7 +3,6 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use clap::Args;
 
@@ -16,6 +15,7 @@ use article_etl::shutdown::Signal;
 use article_etl::stats::RunStats;
 
 use super::ingest::{conclude, connect_for_writing, execute, runtime};
+use super::progress::Progress;
 use super::{exit, signals, Exit};
 
 #[derive(Args, Debug)]
@@ -80,10 +80,10 @@ pub fn backfill(settings: &Settings, args: BackfillArgs, json: bool) -> anyhow::
     runtime()?.block_on(async {
         let signal = Signal::new();
         signals::spawn_handler(signal.clone());
-        let progress = tokio::spawn(show_progress(stats.clone()));
+        let progress = Progress::start(stats.clone(), json, true);
         if args.dry_run {
             let code = backfill_dry_run(&pipeline, &args, &report, &stats, &signal, json).await;
-            progress.abort();
+            progress.finish();
             return code;
         }
         let loader = connect_for_writing(settings).await?;
@@ -125,8 +125,9 @@ pub fn backfill(settings: &Settings, args: BackfillArgs, json: bool) -> anyhow::
         )
         .with_run_id(run_id)
         .with_stats(stats);
-        let report = execute(run, Job::Backfill(plan), &signal, None).await?;
-        progress.abort();
+        let report = execute(run, Job::Backfill(plan), &signal, None).await;
+        progress.finish();
+        let report = report?;
         if again.since.is_some() && report.status == RunStatus::Ok {
             if let Err(e) = loader.end_reparse_all(&campaign).await {
                 tracing::warn!(error = %e, "the reparse finished, but its record stays: the next --reparse=all goes on from it");
@@ -186,57 +187,4 @@ async fn backfill_dry_run(
         }
     }
     Ok(exit::OK)
-}
-
-/// Progress of a backfill: a bar on a terminal, a log line every few seconds otherwise. Runs
-/// until aborted.
-async fn show_progress(stats: Arc<RunStats>) {
-    use std::io::IsTerminal;
-    let tty = std::io::stderr().is_terminal();
-    let started = Instant::now();
-    let bar = tty.then(|| {
-        let bar = indicatif::ProgressBar::new(0);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} files  {msg}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        bar
-    });
-    let mut last_log = Instant::now();
-    loop {
-        tokio::time::sleep(Duration::from_millis(if tty { 200 } else { 1000 })).await;
-        let c = stats.snapshot();
-        let secs = started.elapsed().as_secs_f64().max(0.001);
-        let rate = c.loaded() as f64 / secs;
-        let mb_s = c.bytes as f64 / secs / 1_048_576.0;
-        let walk_done = stats.walk_is_done();
-        let eta = if walk_done && c.done() > 0 {
-            let left = c.seen.saturating_sub(c.done()) as f64;
-            let per_file = secs / c.done() as f64;
-            format!("  eta {:.0} s", left * per_file)
-        } else {
-            "  (still walking)".to_owned()
-        };
-        let msg = format!(
-            "{rate:.0} articles/s  {mb_s:.1} MB/s  inserted {} updated {} unchanged {} reparsed {} skipped {} quarantined {} failed {}{eta}",
-            c.inserted, c.updated, c.unchanged, c.reparsed, c.skipped, c.quarantined, c.failed
-        );
-        match &bar {
-            Some(bar) => {
-                bar.set_length(c.seen);
-                bar.set_position(c.done());
-                bar.set_message(msg);
-            }
-            None if last_log.elapsed() >= Duration::from_secs(5) => {
-                last_log = Instant::now();
-                tracing::info!(
-                    files_found = c.seen,
-                    files_done = c.done(),
-                    walk_done,
-                    "{msg}"
-                );
-            }
-            None => {}
-        }
-    }
 }

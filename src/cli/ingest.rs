@@ -15,7 +15,9 @@ use article_etl::redact::redact_text;
 use article_etl::run::{Job, Run, RunReport, RunStatus};
 use article_etl::settings::Settings;
 use article_etl::shutdown::Signal;
+use article_etl::stats::RunStats;
 
+use super::progress::Progress;
 use super::{exit, signals, Exit};
 
 #[derive(Args, Debug)]
@@ -26,6 +28,13 @@ pub struct RunArgs {
     /// Drain what the inboxes hold now, then exit; without it, keep watching.
     #[arg(long)]
     once: bool,
+}
+
+impl RunArgs {
+    /// `--once`: the run ends.
+    pub fn once(&self) -> bool {
+        self.once
+    }
 }
 
 #[derive(Args, Debug)]
@@ -279,7 +288,14 @@ fn ingest(
         )
         .with_health(health);
         let limit = Duration::from_millis(settings.daemon.shutdown_timeout_ms);
-        let report = execute(run, job, &signal, Some(limit)).await?;
+        // A run that ends shows its progress (a bar on a terminal); a watch has no end.
+        let stats = Arc::new(RunStats::default());
+        let progress = (!watching).then(|| Progress::start(stats.clone(), json, false));
+        let report = execute(run.with_stats(stats), job, &signal, Some(limit)).await;
+        if let Some(progress) = progress {
+            progress.finish();
+        }
+        let report = report?;
         for b in background {
             b.abort();
         }

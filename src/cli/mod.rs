@@ -14,6 +14,7 @@ use article_etl::settings::{Settings, SettingsError};
 
 mod backfill;
 mod ingest;
+mod progress;
 mod query;
 mod signals;
 
@@ -123,7 +124,13 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
     } else {
         LogFormat::Pretty
     });
-    init_logging(&settings, format, cli.verbose, cli.quiet);
+    // Runs that end draw a progress bar on a terminal.
+    let bar = match &cli.command {
+        Command::Backfill(_) | Command::Replay(_) => true,
+        Command::Run(args) => args.once(),
+        _ => false,
+    };
+    init_logging(&settings, format, cli.verbose, cli.quiet, bar);
     for warning in &settings.warnings {
         tracing::warn!("{warning}");
     }
@@ -147,9 +154,12 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
     }
 }
 
-fn init_logging(settings: &Settings, format: LogFormat, verbose: u8, quiet: bool) {
+/// Logging to stderr. A run that draws a progress bar on a terminal logs only warnings (the
+/// quarantines among them) above it unless `-v` asks for the per-file events.
+fn init_logging(settings: &Settings, format: LogFormat, verbose: u8, quiet: bool, bar: bool) {
     let level = match (quiet, verbose) {
         (true, _) => "error".to_owned(),
+        (false, 0) if bar && progress::on_terminal(format == LogFormat::Json) => "warn".to_owned(),
         (false, 0) => settings.log.level.clone(),
         (false, 1) => "debug".to_owned(),
         (false, _) => "trace".to_owned(),
@@ -158,7 +168,7 @@ fn init_logging(settings: &Settings, format: LogFormat, verbose: u8, quiet: bool
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(progress::LogWriter);
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Pretty => builder.init(),
