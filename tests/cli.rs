@@ -487,3 +487,117 @@ fn batch_size_0_from_the_environment_exits_2() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
 }
+
+// ---------------------------------------------------------------------------------------------
+// backfill --shard auto/N (a Kubernetes Indexed Job's pod index)
+
+/// The files a `backfill --dry-run` with `shard_args` takes from `tree`, as the report lists
+/// them: every file of the tree is empty, so each one taken is reported (`empty`). `index` is
+/// `JOB_COMPLETION_INDEX` (removed when `None`).
+fn dry_run_takes(
+    setup: &Setup,
+    tree: &Path,
+    shard: &str,
+    index: Option<&str>,
+) -> std::collections::BTreeSet<String> {
+    let report = setup.dir.path().join(format!(
+        "report-{}-{}.jsonl",
+        shard.replace('/', "-"),
+        index.unwrap_or("none")
+    ));
+    let mut cmd = setup.cmd();
+    cmd.env_remove("JOB_COMPLETION_INDEX");
+    if let Some(k) = index {
+        cmd.env("JOB_COMPLETION_INDEX", k);
+    }
+    let out = cmd
+        .args([
+            "--log-format",
+            "json",
+            "backfill",
+            "--dry-run",
+            "--shard",
+            shard,
+        ])
+        .arg("--report")
+        .arg(&report)
+        .arg(tree)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let summary: Value = serde_json::from_str(stdout_of(&out).trim()).unwrap();
+    let taken: std::collections::BTreeSet<String> = std::fs::read_to_string(&report)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let line: Value = serde_json::from_str(l).unwrap();
+            assert_eq!(line["code"], "empty", "{l}");
+            line["path"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(summary["files"], taken.len() as u64, "{summary}");
+    taken
+}
+
+#[test]
+fn shard_auto_takes_k_from_the_job_completion_index() {
+    use article_etl::extract::archive::{key_of, Shard};
+    let setup = Setup::new();
+    let tree = setup.files_dir("archive");
+    let mut all = Vec::new();
+    for day in 1..=3 {
+        let dir = tree.join(format!("2004/01/0{day}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        for i in 0..20 {
+            let file = dir.join(format!("content_{day}{i:02}.txt"));
+            std::fs::write(&file, "").unwrap();
+            all.push(file);
+        }
+    }
+    let auto = dry_run_takes(&setup, &tree, "auto/3", Some("1"));
+    let fixed = dry_run_takes(&setup, &tree, "1/3", None);
+    assert_eq!(auto, fixed, "auto/3 with index 1 takes what 1/3 takes");
+    // Exactly shard 1's files by the keys' hash: some, not all.
+    let expected: std::collections::BTreeSet<String> = all
+        .iter()
+        .filter(|f| Shard { k: 1, n: 3 }.owns(&key_of(&tree, f)))
+        .map(|f| f.display().to_string())
+        .collect();
+    assert_eq!(auto, expected);
+    assert!(!auto.is_empty() && auto.len() < all.len(), "{}", auto.len());
+    // Every index a share, together the whole tree; K/N ignores the variable.
+    let mut union = auto.clone();
+    for k in ["0", "2"] {
+        let other = dry_run_takes(&setup, &tree, "auto/3", Some(k));
+        assert!(other.is_disjoint(&auto), "index {k} overlaps index 1");
+        union.extend(other);
+    }
+    assert_eq!(union.len(), all.len());
+    assert_eq!(dry_run_takes(&setup, &tree, "1/3", Some("2")), fixed);
+}
+
+#[test]
+fn shard_auto_without_a_valid_job_completion_index_exits_2() {
+    let setup = Setup::new();
+    let tree = setup.files_dir("archive");
+    std::fs::write(tree.join("content_1.txt"), "").unwrap();
+    for index in [None, Some("3"), Some("x")] {
+        let mut cmd = setup.cmd();
+        cmd.env_remove("JOB_COMPLETION_INDEX");
+        if let Some(k) = index {
+            cmd.env("JOB_COMPLETION_INDEX", k);
+        }
+        let out = cmd
+            .args(["backfill", "--dry-run", "--shard", "auto/3"])
+            .arg(&tree)
+            .output()
+            .unwrap();
+        let stderr = stderr_of(&out);
+        assert_eq!(out.status.code(), Some(2), "{index:?}: {stderr}");
+        assert!(
+            stderr.contains("JOB_COMPLETION_INDEX") && stderr.contains("auto/3"),
+            "{index:?}: names the variable: {stderr}"
+        );
+        assert!(stdout_of(&out).is_empty(), "{index:?}: nothing was run");
+    }
+}

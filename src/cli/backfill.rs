@@ -8,7 +8,7 @@ use clap::Args;
 
 use article_etl::backfill::{default_report_path, inside_any, BackfillPlan, ReadAgain, Reparse};
 use article_etl::backfill::{dry_run, ReportSink};
-use article_etl::extract::archive::Shard;
+use article_etl::extract::archive::{Shard, ShardSpec, JOB_INDEX_VAR};
 use article_etl::run::{new_run_id, Job, Run, RunStatus};
 use article_etl::settings::{Pipeline, Settings};
 use article_etl::shutdown::Signal;
@@ -23,9 +23,10 @@ pub struct BackfillArgs {
     /// The pipeline whose rules and source key apply (may be left out when only one is configured).
     #[arg(long)]
     pipeline: Option<String>,
-    /// Take only the files whose path hashes to K of N (N machines, no overlap): `--shard 0/4`.
+    /// Take only the files whose path hashes to K of N (N machines, no overlap): `--shard 0/4`;
+    /// `--shard auto/N` takes K from JOB_COMPLETION_INDEX (a Kubernetes Indexed Job's pod index).
     #[arg(long, value_name = "K/N")]
-    shard: Option<Shard>,
+    shard: Option<ShardSpec>,
     /// Parse and report everything without writing to MongoDB.
     #[arg(long)]
     dry_run: bool,
@@ -45,6 +46,12 @@ pub struct BackfillArgs {
 }
 
 pub fn backfill(settings: &Settings, args: BackfillArgs, json: bool) -> anyhow::Result<u8> {
+    // `auto/N` reads the pod's index here, once: everything after sees a plain K/N.
+    let shard = args
+        .shard
+        .map(|spec| spec.resolve(std::env::var_os(JOB_INDEX_VAR).as_deref()))
+        .transpose()
+        .map_err(|e| Exit(exit::USAGE, e))?;
     let pipeline = settings.select_one(args.pipeline.as_deref())?;
     for dir in &args.dirs {
         if !dir.is_dir() {
@@ -82,7 +89,8 @@ pub fn backfill(settings: &Settings, args: BackfillArgs, json: bool) -> anyhow::
         signals::spawn_handler(signal.clone());
         let progress = Progress::start(stats.clone(), json, true);
         if args.dry_run {
-            let code = backfill_dry_run(&pipeline, &args, &report, &stats, &signal, json).await;
+            let code =
+                backfill_dry_run(&pipeline, &args, shard, &report, &stats, &signal, json).await;
             progress.finish();
             return code;
         }
@@ -97,8 +105,7 @@ pub fn backfill(settings: &Settings, args: BackfillArgs, json: bool) -> anyhow::
         let campaign = format!(
             "{}:{}",
             pipeline.name,
-            args.shard
-                .map_or("all".to_owned(), |s| format!("{}/{}", s.k, s.n))
+            shard.map_or("all".to_owned(), |s| format!("{}/{}", s.k, s.n))
         );
         let loader = if args.reparse == Some(Reparse::All) {
             let since = loader
@@ -112,7 +119,7 @@ pub fn backfill(settings: &Settings, args: BackfillArgs, json: bool) -> anyhow::
         };
         let plan = BackfillPlan {
             roots: args.dirs.clone(),
-            shard: args.shard,
+            shard,
             report,
             again,
         };
@@ -141,6 +148,7 @@ pub fn backfill(settings: &Settings, args: BackfillArgs, json: bool) -> anyhow::
 async fn backfill_dry_run(
     pipeline: &Pipeline,
     args: &BackfillArgs,
+    shard: Option<Shard>,
     report: &Arc<ReportSink>,
     stats: &Arc<RunStats>,
     signal: &Signal,
@@ -149,7 +157,7 @@ async fn backfill_dry_run(
     let (p, dirs, shard, r, s, sd) = (
         pipeline.clone(),
         args.dirs.clone(),
-        args.shard,
+        shard,
         report.clone(),
         stats.clone(),
         signal.clone(),

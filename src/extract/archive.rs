@@ -102,14 +102,78 @@ impl FromStr for Shard {
             .trim()
             .parse()
             .map_err(|_| format!("{s:?}: K is not a number"))?;
-        let n: u64 = n
-            .trim()
-            .parse()
-            .map_err(|_| format!("{s:?}: N is not a number"))?;
-        if n == 0 || k >= n {
+        let n = parse_n(s, n)?;
+        if k >= n {
             return Err(format!("{s:?}: need 0 <= K < N"));
         }
         Ok(Shard { k, n })
+    }
+}
+
+fn parse_n(s: &str, n: &str) -> Result<u64, String> {
+    match n.trim().parse::<u64>() {
+        Ok(0) => Err(format!("{s:?}: N must be at least 1")),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("{s:?}: N is not a number")),
+    }
+}
+
+/// Where a Kubernetes Indexed Job puts each pod's index (0 to `completions - 1`), which
+/// `--shard auto/N` takes as K.
+pub const JOB_INDEX_VAR: &str = "JOB_COMPLETION_INDEX";
+
+/// What `--shard` takes: `K/N`, or `auto/N`, whose K is the pod's index in a Kubernetes
+/// Indexed Job ([`JOB_INDEX_VAR`]). The whole syntax is here; the environment is read by the
+/// caller and handed to [`ShardSpec::resolve`], so that parsing stays a pure function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShardSpec {
+    Fixed(Shard),
+    /// `auto/N`.
+    JobIndex {
+        n: u64,
+    },
+}
+
+impl FromStr for ShardSpec {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.split_once('/') {
+            Some((k, n)) if k.trim() == "auto" => Ok(ShardSpec::JobIndex { n: parse_n(s, n)? }),
+            None if s.trim() == "auto" => Err(format!(
+                "{s:?}: expected auto/N, N the number of shards (the Job's completions)"
+            )),
+            _ => s.parse().map(ShardSpec::Fixed),
+        }
+    }
+}
+
+impl ShardSpec {
+    /// The shard this process takes; `job_index` is the value of [`JOB_INDEX_VAR`] (`None`
+    /// when it is not set), read only by `auto/N`. The error names the variable.
+    pub fn resolve(self, job_index: Option<&std::ffi::OsStr>) -> Result<Shard, String> {
+        let n = match self {
+            ShardSpec::Fixed(shard) => return Ok(shard),
+            ShardSpec::JobIndex { n } => n,
+        };
+        let Some(raw) = job_index else {
+            return Err(format!(
+                "--shard auto/{n} takes K from {JOB_INDEX_VAR}, which is not set (a Kubernetes \
+                 Indexed Job sets it; elsewhere give --shard K/{n})"
+            ));
+        };
+        let value = raw.to_string_lossy();
+        match value.trim().parse::<u64>() {
+            Ok(k) if k < n => Ok(Shard { k, n }),
+            Ok(k) => Err(format!(
+                "--shard auto/{n}: {JOB_INDEX_VAR}={k} is not a shard of {n} (need 0 <= K < {n}: \
+                 the Job's completions must equal N)"
+            )),
+            Err(_) => Err(format!(
+                "--shard auto/{n}: {JOB_INDEX_VAR}={value:?} is not a number from 0 to {}",
+                n - 1
+            )),
+        }
     }
 }
 
@@ -371,6 +435,48 @@ mod tests {
         assert_eq!("1/4".parse::<Shard>(), Ok(Shard { k: 1, n: 4 }));
         assert!("4/4".parse::<Shard>().is_err());
         assert!("x".parse::<Shard>().is_err());
+        assert!("0/0".parse::<Shard>().is_err());
+        assert!(
+            "auto/4".parse::<Shard>().is_err(),
+            "auto is --shard's, not Shard's"
+        );
+    }
+
+    #[test]
+    fn auto_takes_k_from_the_job_index() {
+        use std::ffi::OsStr;
+        let auto: ShardSpec = "auto/3".parse().unwrap();
+        assert_eq!(auto, ShardSpec::JobIndex { n: 3 });
+        assert_eq!(
+            auto.resolve(Some(OsStr::new("1"))),
+            Ok(Shard { k: 1, n: 3 })
+        );
+        assert_eq!(
+            auto.resolve(Some(OsStr::new("0"))),
+            Ok(Shard { k: 0, n: 3 })
+        );
+        for bad in [
+            None,
+            Some("3"),
+            Some("7"),
+            Some("-1"),
+            Some(""),
+            Some("one"),
+        ] {
+            let err = auto.resolve(bad.map(OsStr::new)).unwrap_err();
+            assert!(err.contains(JOB_INDEX_VAR), "{bad:?}: {err}");
+            assert!(err.contains("auto/3"), "{bad:?}: {err}");
+        }
+        // K/N ignores the variable, whatever it holds.
+        let fixed: ShardSpec = "2/5".parse().unwrap();
+        assert_eq!(fixed.resolve(None), Ok(Shard { k: 2, n: 5 }));
+        assert_eq!(
+            fixed.resolve(Some(OsStr::new("x"))),
+            Ok(Shard { k: 2, n: 5 })
+        );
+        for bad in ["auto/0", "auto/x", "auto", "auto/", "5/5", "x/2"] {
+            assert!(bad.parse::<ShardSpec>().is_err(), "{bad}");
+        }
     }
 
     #[test]
