@@ -314,3 +314,35 @@ fn an_inbox_deleted_and_recreated_is_watched_again() {
     assert_eq!(wait_exit(&mut daemon, Duration::from_secs(30)), Some(0));
     assert!(ws.files("inbox").is_empty() && ws.files("processing").is_empty());
 }
+
+/// An idle daemon does not hold a lone file for `batch_linger_ms`: with nothing else on its
+/// way, the batch is written as soon as the file is parsed (README, `load.batch_linger_ms`).
+/// The linger here is a minute; the file must be readable long before.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_idle_daemon_writes_a_lone_file_without_lingering() {
+    let ws = Workspace::with(
+        "daemon_idle_flush",
+        Options {
+            batch_linger_ms: 60_000,
+            ..Options::default()
+        },
+    );
+    let _daemon = ws.start_daemon();
+    assert!(
+        wait_for(Duration::from_secs(30), || ws
+            .http_get("/readyz")
+            .is_some_and(|(code, _)| code == 200)),
+        "{}",
+        ws.daemon_log()
+    );
+    fill_inbox(&ws, 50_000, 1);
+    assert!(
+        wait_articles(&ws, 1, Duration::from_secs(20)).await,
+        "the lone file waited for the linger\n{}",
+        ws.daemon_log()
+    );
+    // And a second one later, on its own.
+    fill_inbox(&ws, 50_001, 1);
+    assert!(wait_articles(&ws, 2, Duration::from_secs(20)).await);
+    ws.cleanup().await;
+}

@@ -586,3 +586,20 @@ fn resolve(base: &Path, p: &Path) -> PathBuf {
         base.join(p)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writers_are_auto_or_a_number_from_the_file_or_the_environment() {
+        let parse = |json: &str| serde_json::from_str::<Writers>(json);
+        assert_eq!(parse("\"auto\"").unwrap(), Writers::Auto);
+        assert_eq!(parse("3").unwrap(), Writers::Fixed(3));
+        // The environment gives strings.
+        assert_eq!(parse("\"2\"").unwrap(), Writers::Fixed(2));
+        assert!(parse("\"many\"").is_err());
+        assert!(parse("-1").is_err());
+        assert_eq!(LoadSettings::default().writers, Writers::Auto);
+    }
+}
