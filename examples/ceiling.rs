@@ -224,8 +224,10 @@ async fn measure(m: Measure) -> Result<(), Box<dyn std::error::Error>> {
         }
         for &batch in &m.batch_size {
             for &writers in &m.writers {
-                let name = format!("ceiling_{}_w{writers}_b{batch}", api.name());
-                let coll = fresh_collection(&client, &m.database, &name).await?;
+                // One collection name for every measurement: a server that places each
+                // collection in a file of its own (SecantusDB: one of 16 by a hash of the
+                // name) reuses the dropped one's space instead of growing another file.
+                let coll = fresh_collection(&client, &m.database, "ceiling").await?;
                 let (secs, cpu, errors) =
                     write_all(&client, &coll, docs, api, writers, batch).await?;
                 let stored = coll.count_documents(doc! {}).await?;
@@ -247,7 +249,7 @@ async fn measure(m: Measure) -> Result<(), Box<dyn std::error::Error>> {
 
     if !m.no_naive {
         let n = m.naive_limit.unwrap_or(all.len()).min(all.len());
-        let coll = fresh_collection(&client, &m.database, "naive").await?;
+        let coll = fresh_collection(&client, &m.database, "ceiling").await?;
         // The rate of the first and the last tenth too: a server may slow down as the
         // collection grows.
         let tenth = (n / 10).max(1);
