@@ -629,3 +629,38 @@ async fn hostile_archives_get_a_clear_outcome_and_their_readable_members_load() 
     assert!(many <= 50, "too many members: {many}");
     ws.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_backfill_takes_an_archive_named_directly() {
+    let ws = Workspace::new("packed_direct");
+    let dir = tempfile::tempdir().unwrap();
+    let zip = dir.path().join("2024-01.zip");
+    pack(&zip, "zip", &good_members(770_000, 5, "01/"));
+    std::fs::write(dir.path().join("notes.txt"), "not an archive").unwrap();
+
+    ws.cmd().arg("backfill").arg(&zip).assert().success();
+
+    let docs = ws.articles().await;
+    assert_eq!(docs.len(), 5);
+    let paths: BTreeSet<String> = docs
+        .iter()
+        .map(|d| {
+            d.get_document("source_file")
+                .unwrap()
+                .get_str("path")
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert!(
+        paths.contains("2024-01.zip!01/content_770000.txt"),
+        "{paths:?}"
+    );
+    // A plain file is neither a tree nor an archive.
+    ws.cmd()
+        .arg("backfill")
+        .arg(dir.path().join("notes.txt"))
+        .assert()
+        .code(3);
+    ws.cleanup().await;
+}

@@ -40,8 +40,8 @@ pub struct BackfillArgs {
     /// Read again the files earlier runs quarantined.
     #[arg(long)]
     retry_quarantined: bool,
-    /// Archive trees, read in place and never modified.
-    #[arg(required = true, value_name = "DIR")]
+    /// Archive trees or packed archives (zip, tar…), read in place and never modified.
+    #[arg(required = true, value_name = "DIR_OR_ARCHIVE")]
     dirs: Vec<PathBuf>,
 }
 
@@ -54,10 +54,21 @@ pub fn backfill(settings: &Settings, args: BackfillArgs, json: bool) -> anyhow::
         .map_err(|e| Exit(exit::USAGE, e))?;
     let pipeline = settings.select_one(args.pipeline.as_deref())?;
     for dir in &args.dirs {
-        if !dir.is_dir() {
+        // A tree, or one packed input (a zip, a tar…) read in place.
+        let packed = || {
+            dir.is_file()
+                && article_etl::extract::packed::sniff(dir)
+                    .ok()
+                    .flatten()
+                    .is_some()
+        };
+        if !dir.is_dir() && !packed() {
             return Err(Exit(
                 exit::CANNOT_START,
-                format!("{} is not a directory", dir.display()),
+                format!(
+                    "{} is not a directory, nor a zip or tar archive",
+                    dir.display()
+                ),
             )
             .into());
         }

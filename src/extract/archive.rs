@@ -303,8 +303,10 @@ fn visit(
     let named = entry.depth() == 0;
     let path = entry.path();
     let file_name = entry.file_name().to_string_lossy();
+    // A file named as a root is keyed by its own name, as a root directory is: the same
+    // wherever it is mounted.
     let key = if named {
-        key_of(path.parent().unwrap_or(path), path)
+        entry.file_name().to_string_lossy().into_owned()
     } else {
         let root = roots
             .iter()
