@@ -369,6 +369,9 @@ fn find(dir: &Path, name: &str) -> Option<PathBuf> {
         .map(|e| e.into_path())
 }
 
+const ARCHIVES: u64 = 8;
+const PER_ARCHIVE: u64 = 600;
+
 #[tokio::test(flavor = "multi_thread")]
 async fn archives_in_an_inbox_killed_at_random_moments_load_once_and_reach_done_once() {
     let ws = Workspace::with(
@@ -379,14 +382,16 @@ async fn archives_in_an_inbox_killed_at_random_moments_load_once_and_reach_done_
         },
     );
     let mut expected = BTreeSet::new();
-    for a in 0..6u64 {
-        let first = 740_000 + a * 300;
-        expected.extend((first..first + 300).map(|id| format!("test-daily:{id}")));
+    // Enough members that the first kill always lands while the run is going (a quiet
+    // machine loads a few thousand a second).
+    for a in 0..ARCHIVES {
+        let first = 740_000 + a * PER_ARCHIVE;
+        expected.extend((first..first + PER_ARCHIVE).map(|id| format!("test-daily:{id}")));
         let format = ["zip", "tar.gz", "tar.zst"][a as usize % 3];
         pack(
             &ws.inbox.join(format!("batch{a}.{format}")),
             format,
-            &good_members(first, 300, ""),
+            &good_members(first, PER_ARCHIVE, ""),
         );
     }
     let mut rng = fastrand::Rng::with_seed(16);
@@ -396,7 +401,7 @@ async fn archives_in_an_inbox_killed_at_random_moments_load_once_and_reach_done_
             break;
         }
         let mut child = ws.std_cmd().args(["run", "--once"]).spawn().unwrap();
-        std::thread::sleep(Duration::from_millis(rng.u64(100..1500)));
+        std::thread::sleep(Duration::from_millis(rng.u64(30..400)));
         match child.try_wait().unwrap() {
             Some(_) => break,
             None => {
@@ -421,8 +426,12 @@ async fn archives_in_an_inbox_killed_at_random_moments_load_once_and_reach_done_
         .filter(|n| !n.ends_with(".json"))
         .collect();
     let unique: BTreeSet<&String> = done.iter().collect();
-    assert_eq!(done.len(), 6, "each archive in done/ once: {done:?}");
-    assert_eq!(unique.len(), 6);
+    assert_eq!(
+        done.len(),
+        ARCHIVES as usize,
+        "each archive in done/ once: {done:?}"
+    );
+    assert_eq!(unique.len(), ARCHIVES as usize);
     assert!(ws.files("processing").is_empty());
     assert!(ws.files("quarantine").is_empty());
     ws.cleanup().await;
