@@ -54,13 +54,10 @@ pub fn backfill(settings: &Settings, args: BackfillArgs, json: bool) -> anyhow::
         .map_err(|e| Exit(exit::USAGE, e))?;
     let pipeline = settings.select_one(args.pipeline.as_deref())?;
     for dir in &args.dirs {
-        // A tree, or one packed input (a zip, a tar…) read in place.
+        // A tree, or one packed input (a zip, a tar…) read in place: the walker's own test.
         let packed = || {
-            dir.is_file()
-                && article_etl::extract::packed::sniff(dir)
-                    .ok()
-                    .flatten()
-                    .is_some()
+            let name = dir.file_name().unwrap_or_default().to_string_lossy();
+            dir.is_file() && article_etl::extract::packed::packed_format(&name, dir).is_some()
         };
         if !dir.is_dir() && !packed() {
             return Err(Exit(

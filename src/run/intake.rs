@@ -302,10 +302,7 @@ impl<'a> Claims<'a> {
 /// The format of a claimed packed input; `None` for a plain file (or one that cannot be read:
 /// the parse says why).
 fn packed_format(claim: &Claim) -> Option<packed::Format> {
-    if !packed::has_packed_extension(&claim.name.to_string_lossy()) {
-        return None;
-    }
-    packed::sniff(&claim.path).ok().flatten()
+    packed::packed_format(&claim.name.to_string_lossy(), &claim.path)
 }
 
 /// Takes over what crashed runs left in `processing/`: first, as they were taken from the

@@ -161,6 +161,16 @@ pub fn has_packed_extension(name: &str) -> bool {
     PACKED_EXTENSIONS.iter().any(|ext| lower.ends_with(ext))
 }
 
+/// The format of a file read as a packed input: its name has a packed extension and its bytes
+/// a packed format's magic. `None` for anything else, including a file that cannot be read (its
+/// reader says why). `name` is the file's own name, which a claim's path no longer ends with.
+pub fn packed_format(name: &str, path: &Path) -> Option<Format> {
+    if !has_packed_extension(name) {
+        return None;
+    }
+    sniff(path).ok().flatten()
+}
+
 const ZIP_LOCAL: &[u8] = b"PK\x03\x04";
 const ZIP_EMPTY: &[u8] = b"PK\x05\x06";
 const GZIP: &[u8] = &[0x1f, 0x8b];
