@@ -69,7 +69,9 @@ fn kill_repeatedly(
             break;
         }
         let mut child = start();
-        std::thread::sleep(Duration::from_millis(rng.u64(30..600)));
+        // Short enough that a quiet machine, loading a few thousand files a second, cannot
+        // finish the inbox before the kills wanted have landed.
+        std::thread::sleep(Duration::from_millis(rng.u64(30..300)));
         match child.try_wait().unwrap() {
             Some(_) => {
                 if finished() {
